@@ -1,0 +1,59 @@
+"""The runtime thread: one asyncio loop per node, beside whatever the caller runs.
+
+A Jupyter kernel's main thread runs cells and a script's main thread runs the script;
+neither can host our sockets. So the node's I/O lives on its own thread and loop, and
+the public, blocking API hands coroutines to it.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+
+
+class Runtime:
+    def __init__(self, name: str = "clusterkit-runtime"):
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._started = threading.Event()
+        self._thread.start()
+        self._started.wait()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._started.set)
+        self.loop.run_forever()
+
+    @property
+    def in_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def run(self, coro, timeout: float | None = None):
+        """Run `coro` on the loop and wait for its result from the calling thread."""
+        if self.in_loop_thread:
+            coro.close()
+            raise RuntimeError("a blocking clusterkit call was made from the runtime thread")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError("the clusterkit runtime did not answer in time") from None
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+    def call_soon(self, fn, *args) -> None:
+        if self.in_loop_thread:
+            fn(*args)
+        else:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        if not self.in_loop_thread:
+            self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self.loop.close()

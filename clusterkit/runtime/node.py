@@ -1,0 +1,662 @@
+"""The local node: its name, listener, connections, processes, monitors and links.
+
+All state here is owned by the runtime loop thread. Methods that user threads call
+(`send`, `monitor`, `call`, ...) either touch thread-safe parts only (mailboxes) or
+hand the work to the loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from typing import Any, Callable
+
+from .. import epmd
+from ..dist import control
+from ..dist import handshake as hs
+from ..etf import Atom, ImproperList, Pid, Reference, atom_text, encode
+from ..names import InvalidNodeName, NodeName, mixing_error, parse_remote
+from .connection import Connection
+from .loop import Runtime
+from .process import Process, ReceiveTimeout
+
+log = logging.getLogger("clusterkit")
+
+DOWN, PROCESS, EXIT = Atom("DOWN"), Atom("process"), Atom("EXIT")
+NOPROC, NOCONNECTION, NORMAL = Atom("noproc"), Atom("noconnection"), Atom("normal")
+GEN_CALL = Atom("$gen_call")
+NODEUP, NODEDOWN = Atom("nodeup"), Atom("nodedown")
+
+
+class BadArg(ValueError):
+    """Erlang's badarg: for example a send to a name that nothing is registered under."""
+
+
+class CallError(RuntimeError):
+    """A call (GenServer.call, ping, rpc) that got no reply: the reason says why."""
+
+    def __init__(self, message: str, reason: Any):
+        super().__init__(message)
+        self.reason = reason
+
+
+class CallTimeout(CallError, TimeoutError):
+    pass
+
+
+def describe(dest: Any) -> str:
+    if isinstance(dest, tuple) and len(dest) == 2:
+        return f"{dest[0]} on {dest[1]}"
+    return str(dest)
+
+
+class LocalNode:
+    def __init__(self, name: NodeName, cookie: str, *, hidden: bool = False,
+                 net_ticktime: float = 60, epmd_port: int = 4369,
+                 port_range: tuple[int, int] = (0, 0), listen_address: str = "0.0.0.0",
+                 connect_all: bool = True, setup_time: float = 7.0):
+        self.name = name
+        self.atom = name.atom
+        self.cookie = cookie
+        self.cookies: dict[Atom, str] = {}
+        self.hidden = hidden
+        self.net_ticktime = net_ticktime
+        self.epmd_port = epmd_port
+        self.port_range = port_range
+        self.listen_address = listen_address
+        self.connect_all = connect_all
+        self.setup_time = setup_time
+        self.creation = 0
+        self.port = 0
+        self.runtime = Runtime(f"clusterkit-{name.alive}")
+        self.loop = self.runtime.loop
+        self.connections: dict[Atom, Connection] = {}
+        self._pending: dict[Atom, Connection] = {}
+        self._waiters: dict[Atom, asyncio.Future] = {}
+        self.processes: dict[tuple[int, int], Process] = {}
+        self.registered: dict[Atom, Process] = {}
+        self.node_monitors: dict[Pid, dict] = {}
+        self.single_node_monitors: dict[Atom, set[Pid]] = {}
+        self._ids = itertools.count(1)
+        self._ref_ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._thread_procs = threading.local()
+        self._abandoned: set = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._registration = None
+        self.alive = False
+
+    # --- lifecycle ----------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> None:
+        try:
+            self.runtime.run(self._start(), timeout)
+        except BaseException:
+            self.runtime.run(self._stop(), 10)
+            self.runtime.stop()
+            raise
+        self.alive = True
+
+    async def _start(self) -> None:
+        lo, hi = self.port_range
+        ports = [0] if lo == 0 else range(lo, (hi or lo) + 1)
+        last_error = None
+        for port in ports:
+            try:
+                self._server = await self.loop.create_server(
+                    lambda: Connection(self, hs.Role.ACCEPTOR), self.listen_address, port)
+                break
+            except OSError as exc:
+                last_error = exc
+        if self._server is None:
+            raise OSError(f"no free distribution port in {lo}..{hi}: {last_error}")
+        self.port = self._server.sockets[0].getsockname()[1]
+        await self.loop.run_in_executor(None, epmd.ensure_running, self.epmd_port)
+        self._registration = await epmd.register(
+            self.name.alive, self.port, hidden=self.hidden, epmd_port=self.epmd_port)
+        self.creation = self._registration.creation
+        from . import services
+        services.start(self)
+
+    def stop(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        try:
+            self.runtime.run(self._stop(), 10)
+        finally:
+            self.runtime.stop()
+
+    async def _stop(self) -> None:
+        for conn in list(self.connections.values()) + list(self._pending.values()):
+            conn.disconnect("shutdown")
+        if self._server is not None:
+            self._server.close()
+        if self._registration is not None:
+            await self._registration.close()
+        await asyncio.sleep(0)
+
+    # --- identifiers ----------------------------------------------------------------
+    def new_pid(self) -> Pid:
+        n = next(self._ids)
+        # Keep within what every OTP release accepts: 15 bits of id, 13 of serial.
+        return Pid(self.atom, n & 0x7FFF, (n >> 15) & 0x1FFF, self.creation)
+
+    def make_ref(self) -> Reference:
+        n = next(self._ref_ids)
+        return Reference(self.atom, self.creation, (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, 0))
+
+    def spawn_process(self, handler: Callable | None = None, label: str = "") -> Process:
+        proc = Process(self.new_pid(), handler, label)
+        with self._lock:
+            self.processes[(proc.pid.id, proc.pid.serial)] = proc
+        return proc
+
+    def current_process(self) -> Process:
+        """The process of the calling thread, made on first use (a shell process)."""
+        proc = getattr(self._thread_procs, "proc", None)
+        if proc is None or not proc.alive or proc.pid.node != self.atom:
+            proc = self.spawn_process(label=threading.current_thread().name)
+            self._thread_procs.proc = proc
+        return proc
+
+    def bind_thread(self, proc: Process) -> None:
+        self._thread_procs.proc = proc
+
+    def local_process(self, target: Any) -> Process | None:
+        if isinstance(target, Pid):
+            if target.node != self.atom or target.creation != self.creation:
+                return None
+            return self.processes.get((target.id, target.serial))
+        return self.registered.get(Atom(target))
+
+    def is_local(self, node: Any) -> bool:
+        return Atom(node) == self.atom
+
+    # --- registration ---------------------------------------------------------------
+    def register(self, name: str, pid: Pid) -> None:
+        name = Atom(name)
+        proc = self.local_process(pid)
+        with self._lock:
+            if proc is None:
+                raise BadArg(f"cannot register {name}: {pid!r} is not a live local process")
+            if name in self.registered:
+                raise BadArg(f"the name {name} is already registered to "
+                             f"{self.registered[name].pid!r}")
+            if proc.registered_name is not None:
+                raise BadArg(f"{pid!r} is already registered as {proc.registered_name}")
+            self.registered[name] = proc
+            proc.registered_name = name
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            proc = self.registered.pop(Atom(name), None)
+            if proc is None:
+                raise BadArg(f"no process is registered as {name}")
+            proc.registered_name = None
+
+    def whereis(self, name: str) -> Pid | None:
+        proc = self.registered.get(Atom(name))
+        return proc.pid if proc else None
+
+    # --- sending ----------------------------------------------------------------------
+    def deliver_local(self, proc: Process, message: Any) -> None:
+        if self._abandoned and type(message) is tuple and len(message) == 2 \
+                and message[0] in self._abandoned:
+            self._abandoned.discard(message[0])   # a reply that came after its call gave up
+            return
+        if proc.handler is not None:
+            self.runtime.call_soon(proc.deliver, message)
+        else:
+            proc.deliver(message)
+
+    def send(self, dest: Any, message: Any, sender: Pid | None = None) -> Any:
+        """Erlang's `!`: to a pid, a registered name, or a (name, node) pair."""
+        if isinstance(dest, Pid):
+            if dest.node == self.atom:
+                proc = self.local_process(dest)
+                if proc is not None:
+                    self.deliver_local(proc, message)
+                return message
+            self.send_remote(dest.node, lambda: control.send_frame(dest, message))
+            return message
+        if isinstance(dest, tuple) and len(dest) == 2:
+            name, node = Atom(dest[0]), Atom(dest[1])
+            if node == self.atom:
+                proc = self.registered.get(name)
+                if proc is not None:
+                    self.deliver_local(proc, message)
+                return message
+            sender = sender or self.current_process().pid
+            self.send_remote(node, lambda: control.reg_send_frame(sender, name, message))
+            return message
+        if isinstance(dest, str):
+            proc = self.registered.get(Atom(dest))
+            if proc is None:
+                raise BadArg(f"no process is registered as {dest} on {self.atom} "
+                             "(Erlang raises badarg here)")
+            self.deliver_local(proc, message)
+            return message
+        raise BadArg(f"cannot send to {dest!r}: give a pid, a registered name or "
+                     "a (name, node) tuple")
+
+    def send_remote(self, node: Atom, make_frame: Callable[[], bytes]) -> None:
+        body = make_frame()          # encode on the caller's thread, so errors surface there
+        conn = self.connections.get(node)
+        if conn is not None and conn.up:
+            self.runtime.call_soon(conn.send_frame, body)
+            return
+        if self.runtime.in_loop_thread:
+            self.loop.create_task(self._connect_and_send(node, body))
+        else:
+            self.runtime.run(self._connect_and_send(node, body))
+
+    async def _connect_and_send(self, node: Atom, body: bytes) -> None:
+        try:
+            ok = await self.connect(node)
+        except InvalidNodeName as exc:
+            log.warning("message to %s dropped: %s", node, exc)
+            return
+        conn = self.connections.get(node)
+        if ok and conn is not None:
+            conn.send_frame(body)
+        else:
+            log.warning("message to %s dropped: cannot connect to that node",
+                        atom_text(node))
+
+    # --- monitors -----------------------------------------------------------------------
+    def monitor(self, watcher: Pid, target: Any) -> Reference:
+        """Watch a process; the watcher gets ('DOWN', ref, 'process', obj, reason)."""
+        ref = self.make_ref()
+        node, obj, proc_id = self._split_target(target)
+        if node == self.atom:
+            proc = self.local_process(proc_id)
+            if proc is None or not proc.alive:
+                self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOPROC))
+            else:
+                proc.monitored_by[ref] = (watcher, obj)
+            return ref
+        if self.runtime.in_loop_thread:
+            raise RuntimeError("remote monitors are set up from user threads")
+        self.runtime.run(self._monitor_remote(watcher, node, obj, proc_id, ref))
+        return ref
+
+    async def _monitor_remote(self, watcher, node, obj, proc_id, ref) -> None:
+        ok = await self.connect(node)
+        conn = self.connections.get(node)
+        if not ok or conn is None:
+            self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
+            return
+        conn.out_monitors[ref] = (watcher, obj)
+        conn.send_frame(control.monitor_frame(watcher, proc_id, ref))
+
+    def demonitor(self, ref: Reference, watcher: Pid | None = None) -> None:
+        def work():
+            for proc in list(self.processes.values()):
+                if proc.monitored_by.pop(ref, None) is not None:
+                    return
+            for conn in self.connections.values():
+                entry = conn.out_monitors.pop(ref, None)
+                if entry is not None:
+                    w, obj = entry
+                    target = obj[0] if isinstance(obj, tuple) else obj
+                    conn.send_frame(control.demonitor_frame(w, target, ref))
+                    return
+        self.runtime.call_soon(work)
+
+    def _split_target(self, target):
+        """(node, the object a DOWN message names, what MONITOR_P names)."""
+        if isinstance(target, Pid):
+            return target.node, target, target
+        if isinstance(target, tuple) and len(target) == 2:
+            name, node = Atom(target[0]), Atom(target[1])
+            return node, (name, node), name
+        if isinstance(target, str):
+            name = Atom(target)
+            return self.atom, (name, self.atom), name
+        raise BadArg(f"cannot monitor {target!r}")
+
+    def _deliver_pid(self, pid: Pid, message: Any) -> None:
+        proc = self.local_process(pid)
+        if proc is not None:
+            self.deliver_local(proc, message)
+
+    # --- calls (gen:call) ----------------------------------------------------------------
+    def call(self, dest: Any, request: Any, timeout: float | None = 5.0,
+             label: str = "call") -> Any:
+        me = self.current_process()
+        ref = self.monitor(me.pid, dest)
+        self.send(dest, (GEN_CALL, (me.pid, ref), request), sender=me.pid)
+
+        def is_answer(m):
+            return type(m) is tuple and (
+                (len(m) == 2 and m[0] == ref) or
+                (len(m) == 5 and m[0] == DOWN and m[1] == ref))
+        ok, message = me.mailbox.take(timeout, is_answer)
+        self.demonitor(ref)
+        if not ok:
+            self._abandoned.add(ref)
+            raise CallTimeout(f"{label} to {describe(dest)} timed out after {timeout} s",
+                              Atom("timeout"))
+        if len(message) == 5:
+            # A late DOWN after a reply cannot happen: we took the first of the two.
+            reason = message[4]
+            if reason == NOPROC:
+                text = f"no process: nothing is registered as {describe(dest)}" \
+                    if not isinstance(dest, Pid) else f"no process {dest!r}"
+            elif reason == NOCONNECTION:
+                node = dest.node if isinstance(dest, Pid) else (
+                    dest[1] if isinstance(dest, tuple) else self.atom)
+                text = f"no connection to {node}"
+            else:
+                text = f"{describe(dest)} exited: {reason!r}"
+            raise CallError(f"{label} to {describe(dest)} failed: {text}", reason)
+        return message[1]
+
+    def reply(self, from_: Any, reply: Any) -> None:
+        """gen:reply: send {Tag, Reply} to the caller, echoing its tag exactly."""
+        pid, tag = from_
+        self.send(pid, (tag, reply))
+
+    # --- node monitoring --------------------------------------------------------------
+    def monitor_nodes(self, pid: Pid, flag: bool, options: dict | None = None) -> None:
+        if flag:
+            self.node_monitors[pid] = dict(options or {})
+        else:
+            self.node_monitors.pop(pid, None)
+
+    def monitor_node(self, pid: Pid, node: Atom, flag: bool) -> None:
+        """erlang:monitor_node/2 (loop thread)."""
+        watchers = self.single_node_monitors.setdefault(node, set())
+        if flag:
+            watchers.add(pid)
+        else:
+            watchers.discard(pid)
+
+    def _notify_nodes(self, what: Atom, conn: Connection, reason: Any = None) -> None:
+        hidden = conn.hidden
+        for pid, opts in list(self.node_monitors.items()):
+            kind = opts.get("node_type", "visible")
+            if (kind == "visible" and hidden) or (kind == "hidden" and not hidden):
+                continue
+            if opts.get("node_type") or opts.get("nodedown_reason"):
+                info = {}
+                if opts.get("node_type"):
+                    info[Atom("node_type")] = Atom("hidden" if hidden else "visible")
+                if opts.get("nodedown_reason") and what == NODEDOWN:
+                    info[Atom("nodedown_reason")] = Atom(reason or "connection_closed")
+                message = (what, conn.peer, info)
+            else:
+                message = (what, conn.peer)
+            proc = self.local_process(pid)
+            if proc is None:
+                self.node_monitors.pop(pid, None)
+            else:
+                self.deliver_local(proc, message)
+
+    def nodes(self, kind: str = "visible") -> list[Atom]:
+        conns = [c for c in list(self.connections.values()) if c.up]
+        if kind == "visible":
+            return [c.peer for c in conns if not c.hidden]
+        if kind == "hidden":
+            return [c.peer for c in conns if c.hidden]
+        if kind in ("connected", "known"):
+            return [c.peer for c in conns]
+        if kind == "this":
+            return [self.atom]
+        raise BadArg(f"unknown node list kind {kind!r}: use visible, hidden, connected or this")
+
+    # --- connecting (loop thread) -------------------------------------------------------
+    def cookie_for(self, node: Atom) -> str:
+        return self.cookies.get(Atom(node), self.cookie)
+
+    async def connect(self, node: Any) -> bool:
+        node = Atom(node)
+        if node == self.atom:
+            return True
+        conn = self.connections.get(node)
+        if conn is not None and conn.up:
+            return True
+        other = parse_remote(node)
+        if other.long != self.name.long:
+            log.error("%s", mixing_error(self.name, other))
+            return False
+        waiter = self._waiters.get(node)
+        if waiter is None or waiter.done():
+            waiter = self.loop.create_future()
+            self._waiters[node] = waiter
+            self.loop.create_task(self._dial(node, other))
+        return await asyncio.shield(waiter)
+
+    def _resolve(self, node: Atom, ok: bool) -> None:
+        waiter = self._waiters.pop(node, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ok)
+
+    async def _dial(self, node: Atom, other: NodeName) -> None:
+        try:
+            info = await asyncio.wait_for(
+                epmd.port_please(other.host, other.alive, self.epmd_port), self.setup_time)
+            if info is None:
+                log.debug("no node %s registered with EPMD on %s", other.alive, other.host)
+                self._resolve(node, False)
+                return
+            if info.highest_version < 6:
+                log.error("%s speaks distribution version %d; clusterkit needs 6 (OTP 23+)",
+                          node, info.highest_version)
+                self._resolve(node, False)
+                return
+            conn = Connection(self, hs.Role.INITIATOR, node, cookie=self.cookie_for(node))
+            self._pending[node] = conn
+            await asyncio.wait_for(
+                self.loop.create_connection(lambda: conn, other.host, info.port),
+                self.setup_time)
+        except (OSError, asyncio.TimeoutError, epmd.EpmdError) as exc:
+            log.debug("cannot connect to %s: %s", node, exc)
+            if self._pending.get(node) is not None and not self._pending[node].up:
+                self._pending.pop(node, None)
+            self._resolve(node, False)
+
+    def decide_accept(self, conn: Connection, event: hs.NameReceived) -> None:
+        peer = Atom(event.node)
+        try:
+            other = parse_remote(peer)
+        except InvalidNodeName:
+            conn.handshake.reject("not_allowed")
+            return
+        if other.long != self.name.long:
+            log.error("%s", mixing_error(self.name, other))
+            conn.handshake.reject("not_allowed")
+            return
+        if peer == self.atom:
+            conn.handshake.reject("not_allowed")
+            return
+        status = "ok"
+        pending = self._pending.get(peer)
+        if pending is not None and pending is not conn and not pending.up:
+            # Simultaneous connect: the node with the greater name keeps its own attempt.
+            if self.atom > peer:
+                conn.handshake.reject("nok")
+                return
+            status = "ok_simultaneous"
+            pending.superseded = True
+            pending.disconnect("simultaneous")
+            self._pending.pop(peer, None)
+        existing = self.connections.get(peer)
+        if existing is not None and existing.up:
+            # Erlang would ask `alive`; a peer dialling us again has lost the old connection.
+            existing.disconnect("replaced")
+        conn.handshake.accept(self.cookie_for(peer), status)
+
+    def answer_alive(self, conn: Connection) -> bool:
+        existing = self.connections.get(conn.peer)
+        if existing is not None and existing is not conn:
+            existing.disconnect("replaced")
+        return True
+
+    def handshake_failed(self, conn: Connection, failed: hs.Failed) -> None:
+        if failed.log:
+            log.error("%s", failed.log)
+        if conn.role is hs.Role.INITIATOR:
+            if self._pending.get(conn.peer) is conn:
+                self._pending.pop(conn.peer, None)
+            if getattr(conn, "superseded", False) or "(nok)" in failed.reason:
+                # The other node's attempt to us goes on and will resolve the waiters.
+                self.loop.call_later(self.setup_time, self._resolve, conn.peer, False)
+                return
+            log.debug("connection to %s failed: %s", conn.peer, failed.reason)
+            self._resolve(conn.peer, False)
+
+    def connection_up(self, conn: Connection) -> bool:
+        peer = conn.peer
+        existing = self.connections.get(peer)
+        if existing is not None and existing.up and existing is not conn:
+            return False
+        self.connections[peer] = conn
+        if self._pending.get(peer) is conn:
+            self._pending.pop(peer, None)
+        self._resolve(peer, True)
+        self._notify_nodes(NODEUP, conn)
+        from . import services
+        services.node_up(self, conn)
+        return True
+
+    def connection_down(self, conn: Connection, reason: str) -> None:
+        peer = conn.peer
+        if self.connections.get(peer) is conn:
+            del self.connections[peer]
+        for ref, (watcher, obj) in list(conn.out_monitors.items()):
+            self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
+        conn.out_monitors.clear()
+        for proc in list(self.processes.values()):
+            for ref, (watcher, _obj) in list(proc.monitored_by.items()):
+                if watcher.node == peer:
+                    del proc.monitored_by[ref]
+            for linked in [p for p in proc.links if p.node == peer]:
+                proc.links.discard(linked)
+                self._exit_signal(proc, linked, NOCONNECTION)
+        for pid in self.single_node_monitors.pop(peer, ()):
+            self._deliver_pid(pid, (NODEDOWN, peer))
+        self._notify_nodes(NODEDOWN, conn, reason)
+        from . import services
+        services.node_down(self, conn)
+
+    def disconnect(self, node: Any) -> bool:
+        node = Atom(node)
+
+        async def work():
+            conn = self.connections.get(node)
+            if conn is None:
+                return False
+            conn.disconnect("disconnect")
+            return True
+        return self.runtime.run(work())
+
+    # --- incoming messages (loop thread) -------------------------------------------------
+    def dispatch(self, conn: Connection, ev: Any) -> None:
+        kind = type(ev)
+        if kind is control.Send:
+            proc = self.local_process(ev.to) if isinstance(ev.to, Pid) else None
+            if proc is not None:
+                self.deliver_local(proc, ev.message)
+        elif kind is control.RegSend:
+            proc = self.registered.get(ev.to_name)
+            if proc is not None:
+                self.deliver_local(proc, ev.message)
+            else:
+                log.warning("message from %s to %s dropped: no process is registered as %s "
+                            "on %s", ev.sender, ev.to_name, ev.to_name, self.atom)
+        elif kind is control.Monitor:
+            proc = self.local_process(ev.target)
+            if proc is None:
+                conn.send_frame(control.monitor_exit_frame(ev.target, ev.sender, ev.ref,
+                                                           NOPROC, conn.payload_exits))
+            else:
+                proc.monitored_by[ev.ref] = (ev.sender, ev.target)
+        elif kind is control.Demonitor:
+            proc = self.local_process(ev.target)
+            if proc is not None:
+                proc.monitored_by.pop(ev.ref, None)
+        elif kind is control.MonitorExit:
+            entry = conn.out_monitors.pop(ev.ref, None)
+            if entry is not None:
+                watcher, obj = entry
+                self._deliver_pid(watcher, (DOWN, ev.ref, PROCESS, obj, ev.reason))
+        elif kind is control.Link:
+            proc = self.local_process(ev.to)
+            if proc is None:
+                conn.send_frame(control.exit_frame(ev.to, ev.sender, NOPROC,
+                                                   conn.payload_exits))
+            else:
+                proc.links.add(ev.sender)
+        elif kind is control.Unlink:
+            proc = self.local_process(ev.to)
+            if proc is not None:
+                proc.links.discard(ev.sender)
+            if ev.id is not None:
+                conn.send_frame(control.unlink_id_ack_frame(ev.id, ev.to, ev.sender))
+        elif kind is control.Exit:
+            proc = self.local_process(ev.to)
+            if proc is not None:
+                proc.links.discard(ev.sender)
+                self._exit_signal(proc, ev.sender, ev.reason)
+        elif kind is control.SpawnRequest:
+            log.warning("%s asked %s to spawn a process; clusterkit nodes do not support "
+                        "remote spawn", conn.peer, self.atom)
+        else:
+            log.debug("ignored control message %r from %s", ev, conn.peer)
+
+    def _exit_signal(self, proc: Process, sender: Pid, reason: Any) -> None:
+        hook = getattr(proc, "on_exit_signal", None)
+        if hook is not None:
+            hook(sender, reason)
+        else:
+            # Shell processes cannot be killed from outside: they trap exits.
+            self.deliver_local(proc, (EXIT, sender, reason))
+
+    # --- local process exit ------------------------------------------------------------------
+    def exit_process(self, proc: Process, reason: Any = NORMAL) -> None:
+        """A local process ended: tell its monitors and links (runs on the loop)."""
+        def work():
+            if not proc.alive:
+                return
+            proc.alive = False
+            with self._lock:
+                self.processes.pop((proc.pid.id, proc.pid.serial), None)
+                if proc.registered_name is not None:
+                    self.registered.pop(proc.registered_name, None)
+            self.node_monitors.pop(proc.pid, None)
+            for ref, (watcher, obj) in proc.monitored_by.items():
+                if watcher.node == self.atom:
+                    self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, reason))
+                else:
+                    conn = self.connections.get(watcher.node)
+                    if conn is not None:
+                        conn.send_frame(control.monitor_exit_frame(
+                            obj, watcher, ref, reason, conn.payload_exits))
+            for linked in proc.links:
+                if linked.node == self.atom:
+                    other = self.local_process(linked)
+                    if other is not None:
+                        other.links.discard(proc.pid)
+                        self._exit_signal(other, proc.pid, reason)
+                else:
+                    conn = self.connections.get(linked.node)
+                    if conn is not None:
+                        conn.send_frame(control.exit_frame(proc.pid, linked, reason,
+                                                           conn.payload_exits))
+            proc.links.clear()
+        self.runtime.call_soon(work)
+
+    # --- helpers for the API -------------------------------------------------------------
+    def receive(self, timeout: float | None = None, match=None, default=ReceiveTimeout):
+        me = self.current_process()
+        ok, message = me.mailbox.take(timeout, match)
+        if ok:
+            return message
+        if default is ReceiveTimeout:
+            raise ReceiveTimeout(f"no message arrived within {timeout} s")
+        return default
+
+
+__all__ = ["LocalNode", "BadArg", "CallError", "CallTimeout", "ImproperList", "encode"]

@@ -1,0 +1,119 @@
+"""rpc: the `rex` server that runs calls from other nodes, and `rpc.call` toward them.
+
+A call names a module and a function. On a clusterkit node that is a Python module
+(`math`, `os.path`, your own) and a function in it; the module `erlang` maps to a few
+node functions (`erlang:node()` and friends) so that the classic examples work.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from ..etf import Atom, Pid
+
+if TYPE_CHECKING:
+    from .node import LocalNode
+
+log = logging.getLogger("clusterkit")
+
+GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
+CALL, CAST, BADRPC, EXIT = Atom("call"), Atom("cast"), Atom("badrpc"), Atom("EXIT")
+UNDEF = Atom("undef")
+
+_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="clusterkit-rex")
+
+
+def _erlang_module(node: "LocalNode"):
+    class erlang:  # noqa: N801 - named like the Erlang module it stands for
+        @staticmethod
+        def node(*_):
+            return node.atom
+
+        @staticmethod
+        def nodes(kind="visible"):
+            return node.nodes(str(kind))
+
+        @staticmethod
+        def is_alive():
+            return node.alive
+
+        @staticmethod
+        def get_cookie():
+            return Atom(node.cookie)
+    return erlang
+
+
+def resolve(node: "LocalNode", module: str, function: str):
+    module, function = str(module), str(function)
+    if module == "erlang":
+        target = _erlang_module(node)
+    else:
+        target = importlib.import_module(module)
+    fn = getattr(target, function, None)
+    if fn is None or not callable(fn):
+        raise LookupError(f"{module}.{function} does not exist")
+    return fn
+
+
+def apply(node: "LocalNode", module, function, args) -> Any:
+    """Run module.function(*args) the way rex does: failures become {badrpc, ...}."""
+    try:
+        fn = resolve(node, module, function)
+    except (ImportError, LookupError):
+        return (BADRPC, (EXIT, (UNDEF, [(Atom(str(module)), Atom(str(function)),
+                                         list(args), [])])))
+    try:
+        return fn(*args)
+    except Exception as exc:  # the caller gets the error; this node goes on serving
+        log.debug("rpc %s.%s failed:\n%s", module, function, traceback.format_exc())
+        return (BADRPC, (EXIT, (Atom(type(exc).__name__), str(exc))))
+
+
+def server(node: "LocalNode"):
+    def handle(message):
+        if (type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL
+                and type(message[2]) is tuple and len(message[2]) >= 4
+                and message[2][0] == CALL and type(message[1]) is tuple):
+            from_ = message[1]
+            _, module, function, args = message[2][:4]
+
+            def run():
+                result = apply(node, module, function, list(args) if isinstance(args, list)
+                               else [args])
+                try:
+                    node.reply(from_, result)
+                except Exception as exc:   # e.g. a result that cannot be encoded
+                    node.reply(from_, (BADRPC, (EXIT, (Atom("badarg"), str(exc)))))
+            _pool.submit(run)
+        elif (type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST
+              and type(message[1]) is tuple and len(message[1]) >= 4
+              and message[1][0] == CAST):
+            _, module, function, args = message[1][:4]
+            _pool.submit(apply, node, module, function, list(args))
+        elif type(message) is tuple and len(message) == 2 and isinstance(message[0], Pid) \
+                and message[1] == Atom("features_request"):
+            # OTP 23+ asks which rpc features we have; none beyond plain rex calls.
+            node.send(message[0], (Atom("features_reply"), node.atom, []))
+        else:
+            log.debug("rex ignored %r", message)
+    return handle
+
+
+def call(node: "LocalNode", target_node, module, function, args=(), timeout=None) -> Any:
+    """rpc:call/4,5. Returns the result, or ('badrpc', reason) like Erlang."""
+    from .node import CallError, CallTimeout
+    me = node.current_process()
+    request = (CALL, Atom(str(module)), Atom(str(function)), list(args), me.pid)
+    if Atom(target_node) == node.atom:
+        return apply(node, module, function, list(args))
+    try:
+        return node.call((Atom("rex"), Atom(target_node)), request, timeout, label="rpc.call")
+    except CallTimeout:
+        return (BADRPC, Atom("timeout"))
+    except CallError as exc:
+        if exc.reason == Atom("noconnection"):
+            return (BADRPC, Atom("nodedown"))
+        return (BADRPC, (EXIT, exc.reason))
