@@ -30,6 +30,10 @@ _CHALLENGE = struct.Struct(">QIIH")    # 'N' challenge: flags, challenge, creati
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
 
+# The longest honest handshake message is a name message with a 255+1+255-byte node
+# name: about 530 bytes. A longer length is garbage, refused at once instead of awaited.
+MAX_MESSAGE = 1024
+
 
 class HandshakeError(Exception):
     """A peer broke the handshake protocol (malformed or unexpected message)."""
@@ -78,6 +82,7 @@ class Failed:
     """The handshake ended without a connection. `log` is the line to log, if any."""
     reason: str
     log: str | None = None
+    protocol_error: bool = False    # the peer sent bytes that break the protocol
 
 
 class Role(enum.Enum):
@@ -148,6 +153,12 @@ class Handshake:
             if len(self._in) < 2:
                 break
             (length,) = _U16.unpack_from(self._in)
+            if length > MAX_MESSAGE:
+                self.state = State.CLOSED
+                events.append(Failed(f"handshake message of {length} bytes announced; "
+                                     f"no handshake message is longer than {MAX_MESSAGE}",
+                                     protocol_error=True))
+                break
             if len(self._in) < 2 + length:
                 break
             message = bytes(self._in[2:2 + length])
@@ -156,7 +167,7 @@ class Handshake:
                 event = self._handle(message)
             except HandshakeError as exc:
                 self.state = State.CLOSED
-                events.append(Failed(str(exc)))
+                events.append(Failed(str(exc), protocol_error=True))
                 break
             if event is not None:
                 events.append(event)

@@ -105,6 +105,8 @@ class Connection(asyncio.Protocol):
             pass
         elif isinstance(event, hs.Failed):
             self._flush_handshake()
+            if event.protocol_error:
+                self._abort(f"bad handshake: {event.reason}")
             node.handshake_failed(self, event)
             self._close()
         elif isinstance(event, hs.Completed):
