@@ -273,6 +273,11 @@ def demonitor_frame(sender: Pid, target: Any, ref: Reference) -> bytes:
     return _frame((DEMONITOR_P, sender, target, ref))
 
 
+def spawn_reply_frame(req_id: Reference, to: Pid, flags: int, result: Any) -> bytes:
+    """SPAWN_REPLY: result is the new pid, or an error atom; flags 1 = linked, 2 = monitored."""
+    return _frame((SPAWN_REPLY, req_id, to, flags, result))
+
+
 def monitor_exit_frame(target: Any, to: Pid, ref: Reference, reason: Any,
                        payload: bool = True) -> bytes:
     if payload:

@@ -57,11 +57,12 @@ MANDATORY_25 = (EXTENDED_REFERENCES | FUN_TAGS | EXTENDED_PIDS_PORTS | NEW_FUN_T
 MANDATORY_26 = MANDATORY_25 | V4_NC | UNLINK_ID
 
 # What a clusterkit node offers. Only what the runtime implements: no atom cache and no
-# fragments (both optional), no SPAWN (so `rpc:call` from Erlang goes through `rex`),
-# no ALIAS (we never hand out aliases; replies to Erlang's aliased calls go to the pid).
+# fragments (both optional), no ALIAS (we never hand out aliases; replies to Erlang's
+# aliased calls go to the pid). SPAWN is offered because OTP 25's rpc:call is erpc, which
+# spawns `erpc:execute_call/4` on the target; we serve that one spawn (see rex.py).
 OFFERED = (MANDATORY_26 | MANDATORY_25_DIGEST | DIST_MONITOR | DIST_MONITOR_NAME
            | UNICODE_IO | SMALL_ATOM_TAGS | SEND_SENDER | BIG_SEQTRACE_LABELS
-           | EXIT_PAYLOAD)
+           | EXIT_PAYLOAD | SPAWN)
 
 # What we require of a peer: OTP 25's mandatory set (a real OTP 25 node has it).
 REQUIRED = MANDATORY_25

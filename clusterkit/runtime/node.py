@@ -601,8 +601,8 @@ class LocalNode:
                 proc.links.discard(ev.sender)
                 self._exit_signal(proc, ev.sender, ev.reason)
         elif kind is control.SpawnRequest:
-            log.warning("%s asked %s to spawn a process; clusterkit nodes do not support "
-                        "remote spawn", conn.peer, self.atom)
+            from . import rex
+            rex.spawn_request(self, conn, ev)
         else:
             log.debug("ignored control message %r from %s", ev, conn.peer)
 
@@ -649,6 +649,11 @@ class LocalNode:
         self.runtime.call_soon(work)
 
     # --- helpers for the API -------------------------------------------------------------
+    @staticmethod
+    def etf_check(term: Any) -> None:
+        """Raise ETFError now if `term` cannot travel, instead of later on the loop."""
+        encode(term)
+
     def receive(self, timeout: float | None = None, match=None, default=ReceiveTimeout):
         me = self.current_process()
         ok, message = me.mailbox.take(timeout, match)

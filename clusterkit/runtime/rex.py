@@ -72,6 +72,66 @@ def apply(node: "LocalNode", module, function, args) -> Any:
         return (BADRPC, (EXIT, (Atom(type(exc).__name__), str(exc))))
 
 
+ERPC, EXECUTE_CALL, EXECUTE_CAST = Atom("erpc"), Atom("execute_call"), Atom("execute_cast")
+RETURN, ERROR, MONITOR, LINK = Atom("return"), Atom("error"), Atom("monitor"), Atom("link")
+
+
+def _erpc_outcome(node: "LocalNode", ref, module, function, args):
+    """What erpc:execute_call/4 exits with: {Ref, return, Value} or {Ref, error, R, Stack}."""
+    try:
+        fn = resolve(node, module, function)
+    except (ImportError, LookupError):
+        return (ref, ERROR, UNDEF, [(Atom(str(module)), Atom(str(function)), list(args), [])])
+    try:
+        return (ref, RETURN, fn(*args))
+    except Exception as exc:  # the caller gets the error; this node goes on serving
+        return (ref, ERROR, (Atom(type(exc).__name__), str(exc)), [])
+
+
+def spawn_request(node: "LocalNode", conn, ev) -> None:
+    """Serve Erlang's erpc: a SPAWN_REQUEST of erpc:execute_call/4 or execute_cast/3.
+
+    The caller monitors the new process and reads the result from its exit reason,
+    so we run the function on a worker thread and end the process with that reason.
+    Other spawns get the error `notsup`: a Python node cannot run Erlang code.
+    """
+    from ..dist import control
+    mfa, args = ev.mfa, ev.args
+    supported = (type(mfa) is tuple and len(mfa) == 3 and mfa[0] == ERPC and isinstance(
+        args, list) and ((mfa[1] == EXECUTE_CALL and len(args) == 4)
+                         or (mfa[1] == EXECUTE_CAST and len(args) == 3)))
+    if not supported:
+        log.warning("%s asked %s to spawn %r; a clusterkit node only serves erpc calls",
+                    conn.peer, node.atom, mfa)
+        conn.send_frame(control.spawn_reply_frame(ev.req_id, ev.sender, 0, Atom("notsup")))
+        return
+    options = ev.options if isinstance(ev.options, list) else []
+    proc = node.spawn_process(label="erpc")
+    flags = 0
+    if LINK in options:
+        proc.links.add(ev.sender)
+        flags |= 1
+    if MONITOR in options:
+        proc.monitored_by[ev.req_id] = (ev.sender, proc.pid)
+        flags |= 2
+    conn.send_frame(control.spawn_reply_frame(ev.req_id, ev.sender, flags, proc.pid))
+
+    def run():
+        if mfa[1] == EXECUTE_CALL:
+            ref, module, function, call_args = args
+            outcome = _erpc_outcome(node, ref, module, function, list(call_args))
+        else:
+            module, function, call_args = args
+            apply(node, module, function, list(call_args))
+            outcome = Atom("normal")
+        try:
+            node.etf_check(outcome)
+        except Exception as exc:   # a result Erlang cannot receive
+            outcome = (args[0], ERROR, (Atom("badarg"), str(exc)), [])
+        node.exit_process(proc, outcome)
+    _pool.submit(run)
+
+
 def server(node: "LocalNode"):
     def handle(message):
         if (type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL

@@ -1,0 +1,106 @@
+"""GenServer and rpc across nodes: Python to Python, and with real Erlang both ways."""
+import pytest
+
+from conftest import requires_erlang, wait_for
+from nodes import ErlNode, PyNode
+
+from clusterkit import Atom
+
+PINGPONG = """
+class PingPong(GenServer):
+    def init(self, arg):
+        return ("ok", 0)
+    def handle_call(self, request, from_, count):
+        if request == "ping":
+            return ("reply", Atom("pong"), count + 1)
+        if request == "count":
+            return ("reply", count, count)
+        if request == "crash":
+            raise ValueError("asked to crash")
+        if request == "slow":
+            import time; time.sleep(2)
+            return ("reply", "late", count)
+        return ("reply", ("unknown", request), count)
+    def handle_cast(self, request, count):
+        return ("noreply", count + 100)
+    def handle_info(self, message, count):
+        return ("noreply", count + 1000)
+GenServer.start(PingPong, None, name="PingPong")
+"""
+
+
+@pytest.fixture
+def pair(procs, clusterkit_epmd):
+    a = PyNode(procs, "a@127.0.0.1")
+    b = PyNode(procs, "b@127.0.0.1")
+    b.run(PINGPONG)
+    return a, b
+
+
+def test_call_cast_and_info_across_nodes(pair):
+    a, b = pair
+    assert a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'ping')") == "pong"
+    assert a.eval("GenServer.cast(('PingPong', 'b@127.0.0.1'), 'x')") == "ok"
+    a.run("ck.send(('PingPong', 'b@127.0.0.1'), 'hello')")
+    wait_for(lambda: a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'count')") == 1101,
+             what="the cast and the info to be handled")
+    assert b.eval("GenServer.call('PingPong', 'ping')") == "pong"
+
+
+def test_call_errors_name_the_server_and_the_node(pair):
+    a, b = pair
+    with pytest.raises(AssertionError, match="nothing is registered as Nobody on b@127.0.0.1"):
+        a.eval("GenServer.call(('Nobody', 'b@127.0.0.1'), 'ping')")
+    with pytest.raises(AssertionError, match="CallTimeout: GenServer.call to PingPong on "
+                                             "b@127.0.0.1 timed out"):
+        a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'slow', timeout=0.5)")
+    with pytest.raises(AssertionError, match="no connection to nobody@127.0.0.1"):
+        a.eval("GenServer.call(('PingPong', 'nobody@127.0.0.1'), 'ping')")
+    # the late reply of the timed-out call does not land in the mailbox
+    assert a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'ping', timeout=10)") == "pong"
+    assert a.eval("ck.receive(timeout=0.5, default='empty')") == "empty"
+
+
+def test_crashing_callback_exits_the_server_and_the_node_goes_on(pair):
+    a, b = pair
+    with pytest.raises(AssertionError, match="CallError.*asked to crash"):
+        a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'crash')")
+    b.wait_log("** GenServer PingPong terminating")
+    assert b.eval("ck.whereis('PingPong')") is None
+    b.run(PINGPONG)
+    assert a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'ping')") == "pong"
+
+
+def test_rpc_between_python_nodes(pair):
+    a, b = pair
+    assert a.eval("rpc.call('b@127.0.0.1', 'math', 'sqrt', [16])") == 4.0
+    assert a.eval("rpc.call('b@127.0.0.1', 'erlang', 'node', [])") == "b@127.0.0.1"
+    bad = a.eval("rpc.call('b@127.0.0.1', 'math', 'sqrt', [-1])")
+    assert bad[0] == "badrpc" and bad[1][0] == "EXIT"
+    undef = a.eval("rpc.call('b@127.0.0.1', 'no_such_module', 'f', [])")
+    assert undef[0] == "badrpc" and undef[1][1][0] == "undef"
+    assert a.eval("rpc.call('nobody@127.0.0.1', 'math', 'sqrt', [4])") == ("badrpc",
+                                                                           "nodedown")
+    assert a.eval("rpc.call('b@127.0.0.1', 'math', 'sqrt', [9])") == 3.0
+
+
+@requires_erlang
+def test_genserver_and_rpc_with_real_erlang(procs, real_epmd):
+    py = PyNode(procs, "py@127.0.0.1")
+    py.run(PINGPONG)
+    erl = ErlNode(procs, "e@127.0.0.1")
+    # Erlang calls the Python GenServer (its tag is [alias | Ref], echoed back exactly).
+    assert erl.eval("gen_server:call({'PingPong', 'py@127.0.0.1'}, ping).") == "pong"
+    assert erl.eval("catch gen_server:call({'Nobody', 'py@127.0.0.1'}, ping, 2000).")[1][0] \
+        == "noproc"
+    # Erlang's rpc reaches the Python rex server.
+    assert erl.eval("rpc:call('py@127.0.0.1', math, sqrt, [16]).") == 4.0
+    assert erl.eval("rpc:call('py@127.0.0.1', erlang, node, []).") == "py@127.0.0.1"
+    assert erl.eval("rpc:call('py@127.0.0.1', math, sqrt, [-1]).")[0] == "badrpc"
+    # Python calls Erlang: rpc, and a process that speaks gen_server's protocol.
+    assert py.eval("rpc.call('e@127.0.0.1', 'erlang', 'node', [])") == "e@127.0.0.1"
+    assert py.eval("rpc.call('e@127.0.0.1', 'lists', 'reverse', [[1, 2, 3]])") == [3, 2, 1]
+    assert py.eval("rpc.call('e@127.0.0.1', 'erlang', 'no_such', [])")[0] == "badrpc"
+    erl.eval("register(eserver, spawn(fun L() -> receive {'$gen_call', From, Req} -> "
+             "gen_server:reply(From, {got, Req}), L() end end)).")
+    assert py.eval("GenServer.call(('eserver', 'e@127.0.0.1'), 'hi')") == ("got", "hi")
