@@ -310,6 +310,10 @@ def _parse_alive2(body: bytes) -> Alive2Request:
     elen = _u16(body, 11 + nlen)
     if 13 + nlen + elen > len(body):
         raise ProtocolError(f"ALIVE2_REQ extra length {elen} runs past the end of the request")
+    if not raw_name:
+        # Real epmd registers "" when a stray byte pads the body, and then lists
+        # "name  at port N", which its own clients cannot parse. We refuse it.
+        raise ProtocolError("ALIVE2_REQ with an empty node name")
     if b"\x00" in raw_name:
         raise ProtocolError("ALIVE2_REQ node name contains a NUL byte")
     extra = body[13 + nlen:13 + nlen + elen]
@@ -702,7 +706,8 @@ class ServerConnection:
         if self.state == "alive":
             # Like epmd: a registered node's connection must stay silent. Any
             # byte unregisters the node and closes the connection.
-            return self._fail(f"{len(data)} unexpected bytes on a registered node's connection")
+            return self._fail(f"{len(data)} unexpected bytes after ALIVE2_REQ (a registration "
+                              f"connection must stay silent)")
         self._buf += data
         if self._want is None:
             if len(self._buf) < 2:
