@@ -27,7 +27,8 @@ Python <-> Erlang:
     ImproperList            a list whose tail is not [] (e.g. [alias | Ref])
     Pid, Reference, Port    pids, references, ports
     Opaque                  a term we carry but do not model (funs, bitstrings):
-                            it re-encodes to exactly the bytes that arrived
+                            it re-encodes to exactly the bytes that arrived (a
+                            bitstring's unused low bits are zeroed, as Erlang does)
 
 Map keys Python cannot hash (lists, maps, tuples holding them) decode to the
 hashable stand-ins ListKey and MapKey. Keys that are different in Erlang but
@@ -37,7 +38,9 @@ ExactKey instead, so nothing is lost.
 """
 from __future__ import annotations
 
+import codecs
 import re
+import reprlib
 import struct
 import zlib
 from collections.abc import Mapping
@@ -75,9 +78,9 @@ MAX_DEPTH = 500
 # zlib (deflate) cannot inflate more than about 1032 bytes per input byte.
 _MAX_INFLATE_RATIO = 1100
 
-# Decoded atoms are cached by their raw bytes; the cache is cleared when it gets
-# this big, so hostile input full of distinct atoms cannot grow it without bound.
-_ATOM_CACHE_MAX = 4096
+# Atoms (both ways) and pids are cached; each cache is cleared when it gets this
+# big, so hostile input full of distinct atoms cannot grow it without bound.
+_CACHE_MAX = 4096
 
 _TAG_NAMES = {
     70: "NEW_FLOAT_EXT", 77: "BIT_BINARY_EXT", 80: "COMPRESSED", 82: "ATOM_CACHE_REF",
@@ -110,6 +113,8 @@ class Atom(str):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Pid:
+    """An Erlang process id: node, then id and serial (<0.id.serial> in Erlang), creation."""
+
     node: Atom
     id: int
     serial: int
@@ -125,6 +130,8 @@ class Pid:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Reference:
+    """An Erlang reference: node, creation, and its id words in wire order."""
+
     node: Atom
     creation: int
     ids: tuple[int, ...]
@@ -142,6 +149,8 @@ class Reference:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Port:
+    """An Erlang port: node, id (up to 64 bits), creation."""
+
     node: Atom
     id: int
     creation: int
@@ -367,7 +376,7 @@ def _atom_bytes(a) -> bytes:
         raise ETFError(f"cannot encode atom {a!r}: not encodable as UTF-8 ({e.reason})") from None
     n = len(text)
     b = (_BB(119, n) if n < 256 else _BH(118, n)) + text
-    if len(_ATOM_BYTES) >= _ATOM_CACHE_MAX:
+    if len(_ATOM_BYTES) >= _CACHE_MAX:
         _ATOM_BYTES.clear()
     _ATOM_BYTES[a] = b
     return b
@@ -598,9 +607,10 @@ def _resolve(x):
             if len(_ENCODERS) < 512:  # cache, but never grow without bound
                 _ENCODERS[t] = f
             return f
-    text = repr(x)
-    if len(text) > 60:
-        text = text[:57] + "..."
+    try:
+        text = reprlib.repr(x)  # bounded: the value may be huge
+    except Exception:  # a broken __repr__ must not hide the real problem
+        text = "unprintable"
     raise ETFError(f"cannot encode a value of type {t.__qualname__} ({text}): no Erlang term for it")
 
 
@@ -633,6 +643,7 @@ def encode(term) -> bytes:
 
 # --------------------------------------------------------------------------- decoding
 
+_utf8_prefix = codecs.utf_8_decode
 _U16 = Struct(">H").unpack_from
 _U32 = Struct(">I").unpack_from
 _I32 = Struct(">i").unpack_from
@@ -644,7 +655,42 @@ _U32xIB = Struct(">IB").unpack_from
 _U64xI = Struct(">QI").unpack_from
 _IDS = {n: Struct(f">{n}I").unpack_from for n in range(6)}
 
+# The decoder builds pids, references and ports from parts it has already
+# checked (node is an Atom, ids a tuple), so it skips the dataclass __init__ and
+# __post_init__ and fills the slots directly: about twice as fast.
+_object_new = object.__new__
+_pid_slots = (Pid.node.__set__, Pid.id.__set__, Pid.serial.__set__, Pid.creation.__set__)
+_ref_slots = (Reference.node.__set__, Reference.creation.__set__, Reference.ids.__set__)
+_port_slots = (Port.node.__set__, Port.id.__set__, Port.creation.__set__)
+
+
+def _new_pid(node, i, s, c, _slots=_pid_slots):
+    p = _object_new(Pid)
+    _slots[0](p, node)
+    _slots[1](p, i)
+    _slots[2](p, s)
+    _slots[3](p, c)
+    return p
+
+
+def _new_ref(node, creation, ids, _slots=_ref_slots):
+    r = _object_new(Reference)
+    _slots[0](r, node)
+    _slots[1](r, creation)
+    _slots[2](r, ids)
+    return r
+
+
+def _new_port(node, i, c, _slots=_port_slots):
+    p = _object_new(Port)
+    _slots[0](p, node)
+    _slots[1](p, i)
+    _slots[2](p, c)
+    return p
+
+
 _MISSING = object()
+_PIDS: dict[bytes, Pid] = {}  # a pid's whole encoding (tag included) -> the Pid
 _SPECIAL_ATOMS = {"true": True, "false": False, "nil": None}
 # raw bytes -> decoded value (Atom, or True/False/None), one cache per text encoding
 _UTF8_ATOMS: dict[bytes, object] = {}
@@ -667,15 +713,19 @@ def _new_atom(raw, utf8, tag, start):
         raise ETFError(f"bad {_TAG_NAMES[tag]} at offset {start}: {len(text)} characters, atoms have at most 255")
     value = _SPECIAL_ATOMS[text] if text in _SPECIAL_ATOMS else Atom(text)
     cache = _UTF8_ATOMS if utf8 else _LATIN1_ATOMS
-    if len(cache) >= _ATOM_CACHE_MAX:
+    if len(cache) >= _CACHE_MAX:
         cache.clear()
     cache[raw] = value
     return value
 
 
-def _read_atom(data, pos, what):
-    """An atom where the format requires one (node and module names): always an Atom."""
+def _read_atom(data, pos, outer, outer_start):
+    """An atom where the format requires one (node and module names): always an Atom.
+
+    outer and outer_start (the enclosing term's tag and offset) are for messages.
+    """
     if pos >= len(data):
+        what = f"{_TAG_NAMES[outer]} at offset {outer_start}"
         raise ETFError(f"truncated {what}: input ends at offset {pos} where an atom was expected")
     tag = data[pos]
     if tag == 119 or tag == 115:
@@ -690,7 +740,8 @@ def _read_atom(data, pos, what):
         p = pos + 3
     else:
         name = _TAG_NAMES.get(tag, f"unknown tag {tag}")
-        raise ETFError(f"bad {what}: expected an atom at offset {pos}, found {name}")
+        raise ETFError(f"bad {_TAG_NAMES[outer]} at offset {outer_start}: expected an atom "
+                       f"at offset {pos}, found {name}")
     end = p + n
     if end > len(data):
         raise _truncated(tag, pos, data, f"{n} bytes of atom text announced")
@@ -777,6 +828,13 @@ def _dec(data, pos, depth):
         if end > len(data):
             raise _truncated(tag, start, data, f"{n} bytes announced")
         raw = data[pos:end]
+        # A failed decode copies the whole input into the exception, so look at
+        # the start of a big binary first: blobs usually fail there, cheaply.
+        if n > 64 and not raw.isascii():
+            try:
+                _utf8_prefix(raw[:64], "strict", False)  # False: a cut character is fine
+            except UnicodeDecodeError:
+                return raw, end
         try:
             return raw.decode("utf-8"), end
         except UnicodeDecodeError:
@@ -838,23 +896,34 @@ def _dec(data, pos, depth):
         return m, pos
 
     if tag == 88:  # NEW_PID_EXT
-        node, pos = _read_atom(data, pos, f"NEW_PID_EXT at offset {start}")
+        # Pids recur (each message from a process carries its pid): look the
+        # whole encoding up first. Only a complete pid's bytes can match a key.
+        if pos + 1 < len(data) and data[pos] == 119:
+            p = _PIDS.get(data[start:pos + 14 + data[pos + 1]])
+            if p is not None:
+                return p, pos + 14 + data[pos + 1]
+        node, pos = _read_atom(data, pos, 88, start)
         if pos + 12 > len(data):
             raise _truncated(tag, start, data)
         i, s, c = _U32x3(data, pos)
-        return Pid(node, i, s, c), pos + 12
+        p = _new_pid(node, i, s, c)
+        pos += 12
+        if len(_PIDS) >= _CACHE_MAX:
+            _PIDS.clear()
+        _PIDS[data[start:pos]] = p
+        return p, pos
 
     if tag == 90:  # NEWER_REFERENCE_EXT
         if pos + 2 > len(data):
             raise _truncated(tag, start, data)
         n = _U16(data, pos)[0]
-        node, pos = _read_atom(data, pos + 2, f"NEWER_REFERENCE_EXT at offset {start}")
+        node, pos = _read_atom(data, pos + 2, 90, start)
         end = pos + 4 + 4 * n
         if end > len(data):
             raise _truncated(tag, start, data, f"{n} id words announced")
         creation = _U32(data, pos)[0]
         unpack = _IDS.get(n) or Struct(f">{n}I").unpack_from
-        return Reference(node, creation, unpack(data, pos + 4)), end
+        return _new_ref(node, creation, unpack(data, pos + 4)), end
 
     if tag == 70:  # NEW_FLOAT_EXT
         if pos + 8 > len(data):
@@ -910,51 +979,51 @@ def _dec(data, pos, depth):
         return (-value if sign else value), end  # like Erlang, any non-zero sign is negative
 
     if tag == 103:  # PID_EXT (before OTP 23): 8-bit creation
-        node, pos = _read_atom(data, pos, f"PID_EXT at offset {start}")
+        node, pos = _read_atom(data, pos, 103, start)
         if pos + 9 > len(data):
             raise _truncated(tag, start, data)
         i, s, c = _U32xIIB(data, pos)
-        return Pid(node, i, s, c), pos + 9
+        return _new_pid(node, i, s, c), pos + 9
 
     if tag == 114:  # NEW_REFERENCE_EXT: 8-bit creation
         if pos + 2 > len(data):
             raise _truncated(tag, start, data)
         n = _U16(data, pos)[0]
-        node, pos = _read_atom(data, pos + 2, f"NEW_REFERENCE_EXT at offset {start}")
+        node, pos = _read_atom(data, pos + 2, 114, start)
         end = pos + 1 + 4 * n
         if end > len(data):
             raise _truncated(tag, start, data, f"{n} id words announced")
         creation = data[pos]
         unpack = _IDS.get(n) or Struct(f">{n}I").unpack_from
-        return Reference(node, creation, unpack(data, pos + 1)), end
+        return _new_ref(node, creation, unpack(data, pos + 1)), end
 
     if tag == 101:  # REFERENCE_EXT: one id word, 8-bit creation
-        node, pos = _read_atom(data, pos, f"REFERENCE_EXT at offset {start}")
+        node, pos = _read_atom(data, pos, 101, start)
         if pos + 5 > len(data):
             raise _truncated(tag, start, data)
         i, c = _U32xIB(data, pos)
-        return Reference(node, c, (i,)), pos + 5
+        return _new_ref(node, c, (i,)), pos + 5
 
     if tag == 89:  # NEW_PORT_EXT
-        node, pos = _read_atom(data, pos, f"NEW_PORT_EXT at offset {start}")
+        node, pos = _read_atom(data, pos, 89, start)
         if pos + 8 > len(data):
             raise _truncated(tag, start, data)
         i, c = _U32x2(data, pos)
-        return Port(node, i, c), pos + 8
+        return _new_port(node, i, c), pos + 8
 
     if tag == 120:  # V4_PORT_EXT: 64-bit id
-        node, pos = _read_atom(data, pos, f"V4_PORT_EXT at offset {start}")
+        node, pos = _read_atom(data, pos, 120, start)
         if pos + 12 > len(data):
             raise _truncated(tag, start, data)
         i, c = _U64xI(data, pos)
-        return Port(node, i, c), pos + 12
+        return _new_port(node, i, c), pos + 12
 
     if tag == 102:  # PORT_EXT: 8-bit creation
-        node, pos = _read_atom(data, pos, f"PORT_EXT at offset {start}")
+        node, pos = _read_atom(data, pos, 102, start)
         if pos + 5 > len(data):
             raise _truncated(tag, start, data)
         i, c = _U32xIB(data, pos)
-        return Port(node, i, c), pos + 5
+        return _new_port(node, i, c), pos + 5
 
     if tag == 99:  # FLOAT_EXT: 31 bytes of "%.20e" text, NUL padded
         end = pos + 31
@@ -998,11 +1067,11 @@ def _dec(data, pos, depth):
         return _new_fun(data, start, depth)
 
     if tag == 113:  # EXPORT_EXT: fun Module:Function/Arity
-        what = f"EXPORT_EXT at offset {start}"
-        _, pos = _read_atom(data, pos, what)
-        _, pos = _read_atom(data, pos, what)
+        _, pos = _read_atom(data, pos, 113, start)
+        _, pos = _read_atom(data, pos, 113, start)
         if pos + 2 > len(data) or data[pos] != 97:
-            raise ETFError(f"bad {what}: arity at offset {pos} must be a SMALL_INTEGER_EXT")
+            raise ETFError(f"bad EXPORT_EXT at offset {start}: arity at offset {pos} "
+                           "must be a SMALL_INTEGER_EXT")
         end = pos + 2
         return Opaque("export", data[start:end]), end
 
@@ -1047,7 +1116,7 @@ def _new_fun(data, start, depth):
     if depth >= MAX_DEPTH:
         raise _too_deep(start)
     depth += 1
-    _, p = _read_atom(data, p, where)
+    _, p = _read_atom(data, p, 112, start)
     old_index, p = _dec(data, p, depth)
     _check_int(old_index, "OldIndex", where)
     old_uniq, p = _dec(data, p, depth)
@@ -1078,7 +1147,7 @@ def _old_fun(data, start, depth):
     pid, p = _dec(data, p, depth)
     if type(pid) is not Pid:
         raise ETFError(f"bad {where}: the creator must be a pid")
-    _, p = _read_atom(data, p, where)
+    _, p = _read_atom(data, p, 117, start)
     index, p = _dec(data, p, depth)
     _check_int(index, "Index", where)
     uniq, p = _dec(data, p, depth)

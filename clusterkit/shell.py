@@ -24,6 +24,7 @@ def run(node_name: str) -> int:
         f"clusterkit {ck.__version__}: this shell is the node {node_name}\n"
         "Try Node.list(), Node.ping('b@127.0.0.1'), flush(). Ctrl-D leaves.\n"))
     shell.prompts = NodePrompts(shell)
+    shell.confirm_exit = False
     shell()
     ck.stop()
     return 0

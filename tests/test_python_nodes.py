@@ -52,22 +52,26 @@ def test_simultaneous_connect_ends_with_one_connection(procs, clusterkit_epmd):
     a = PyNode(procs, "a@127.0.0.1")
     b = PyNode(procs, "b@127.0.0.1")
     for node in (a, b):
-        node.run("import threading; go = threading.Event(); result = []\n"
-                 "def dial(other):\n"
+        node.run("import threading\n"
+                 "def dial(other, go, result):\n"
                  "    go.wait(); result.append(Node.connect(other))\n")
-    a.run("t = threading.Thread(target=dial, args=('b@127.0.0.1',)); t.start()")
-    b.run("t = threading.Thread(target=dial, args=('a@127.0.0.1',)); t.start()")
-    a.run("go.set()")
-    b.run("go.set()")
-    assert a.eval("t.join(15) or result") == [True]
-    assert b.eval("t.join(15) or result") == [True]
-    assert a.eval("Node.list()") == ["b@127.0.0.1"]
-    assert b.eval("Node.list()") == ["a@127.0.0.1"]
-    # exactly one live connection on each side, and it carries messages both ways
-    assert a.eval("len([c for c in ck.node().connections.values() if c.up])") == 1
     b.run("ck.register('me', ck.self())")
-    a.run("ck.send(('me', 'b@127.0.0.1'), 'over the one connection')")
-    assert b.eval("ck.receive(timeout=10)") == "over the one connection"
+    for round_ in range(5):
+        for node, other in ((a, "b@127.0.0.1"), (b, "a@127.0.0.1")):
+            node.run(f"go = threading.Event(); result = []; t = threading.Thread("
+                     f"target=dial, args=({other!r}, go, result)); t.start()")
+        a.run("go.set()")
+        b.run("go.set()")
+        assert a.eval("t.join(15) or result") == [True]
+        assert b.eval("t.join(15) or result") == [True]
+        wait_for(lambda: a.eval("Node.list()") == ["b@127.0.0.1"]
+                 and b.eval("Node.list()") == ["a@127.0.0.1"], what="one connection")
+        # exactly one live connection on each side, and it carries messages
+        assert a.eval("len([c for c in ck.node().connections.values() if c.up])") == 1
+        a.run(f"ck.send(('me', 'b@127.0.0.1'), {round_})")
+        assert b.eval("ck.receive(timeout=10)") == round_
+        assert a.eval("Node.disconnect('b@127.0.0.1')") is True
+        wait_for(lambda: b.eval("Node.list()") == [], what="b to see the disconnect")
 
 
 def test_wrong_cookie_gives_pang_and_the_target_logs_it(procs, clusterkit_epmd):

@@ -51,6 +51,20 @@ def describe(dest: Any) -> str:
     return str(dest)
 
 
+class _Dialing:
+    """Stands in `_pending` while we look the peer up in EPMD, before any socket exists.
+
+    Marking the attempt pending from its very start is what net_kernel does too: an
+    incoming attempt from the same peer must see it, or both sides may accept each
+    other's connection and then each close the one the other kept.
+    """
+    up = False
+    superseded = False
+
+    def disconnect(self, reason: str = "") -> None:
+        self.superseded = True
+
+
 class LocalNode:
     def __init__(self, name: NodeName, cookie: str, *, hidden: bool = False,
                  net_ticktime: float = 60, epmd_port: int = 4369,
@@ -434,28 +448,35 @@ class LocalNode:
             waiter.set_result(ok)
 
     async def _dial(self, node: Atom, other: NodeName) -> None:
+        marker = _Dialing()
+        self._pending[node] = marker
         try:
             info = await asyncio.wait_for(
                 epmd.port_please(other.host, other.alive, self.epmd_port), self.setup_time)
-            if info is None:
-                log.debug("no node %s registered with EPMD on %s", other.alive, other.host)
-                self._resolve(node, False)
-                return
-            if info.highest_version < 6:
-                log.error("%s speaks distribution version %d; clusterkit needs 6 (OTP 23+)",
-                          node, info.highest_version)
+            if marker.superseded or self._pending.get(node) is not marker:
+                return              # the peer's own attempt won; it resolves the waiters
+            if info is None or info.highest_version < 6:
+                if info is None:
+                    log.debug("no node %s registered with EPMD on %s", other.alive,
+                              other.host)
+                else:
+                    log.error("%s speaks distribution version %d; clusterkit needs 6 "
+                              "(OTP 23+)", node, info.highest_version)
+                self._pending.pop(node, None)
                 self._resolve(node, False)
                 return
             conn = Connection(self, hs.Role.INITIATOR, node, cookie=self.cookie_for(node))
             self._pending[node] = conn
+            marker = conn
             await asyncio.wait_for(
                 self.loop.create_connection(lambda: conn, other.host, info.port),
                 self.setup_time)
         except (OSError, asyncio.TimeoutError, epmd.EpmdError) as exc:
             log.debug("cannot connect to %s: %s", node, exc)
-            if self._pending.get(node) is not None and not self._pending[node].up:
+            if self._pending.get(node) is marker:
                 self._pending.pop(node, None)
-            self._resolve(node, False)
+            if not getattr(marker, "superseded", False):
+                self._resolve(node, False)
 
     def decide_accept(self, conn: Connection, event: hs.NameReceived) -> None:
         peer = Atom(event.node)
