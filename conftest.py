@@ -1,0 +1,47 @@
+"""Session set-up for the whole test run, notebooks included.
+
+Before any kernel starts (nbval starts them while collecting), point every process
+of this run at its own EPMD port and its own HOME, so a test run never touches a
+learner's port 4369 or ~/.erlang.cookie, and two runs never collide.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+_epmd = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pytest_configure(config):
+    global _epmd
+    if os.environ.get("CLUSTERKIT_TEST_SESSION"):
+        return                  # a nested pytest (e.g. in a test) keeps its parent's set-up
+    home = tempfile.mkdtemp(prefix="clusterkit-test-home-")
+    port = _free_port()
+    os.environ.update({"HOME": home, "ERL_EPMD_PORT": str(port),
+                       "CLUSTERKIT_TEST_SESSION": "1"})
+    _epmd = subprocess.Popen([sys.executable, "-m", "clusterkit", "epmd", "--port", str(port)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+
+
+def pytest_unconfigure(config):
+    if _epmd is not None and _epmd.poll() is None:
+        os.killpg(_epmd.pid, signal.SIGKILL)
+        _epmd.wait(timeout=5)
