@@ -29,6 +29,9 @@ def pytest_configure(config):
     port = _free_port()
     os.environ.update({"HOME": home, "ERL_EPMD_PORT": str(port),
                        "CLUSTERKIT_TEST_SESSION": "1"})
+    # Lessons may call `!clusterkit ...`: the venv's bin must be on PATH, as in `make lab`.
+    bindir = os.path.dirname(sys.executable)
+    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     _epmd = subprocess.Popen([sys.executable, "-m", "clusterkit", "epmd", "--port", str(port)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)

@@ -84,8 +84,9 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
         if net_ticktime is None:
             net_ticktime = settings.get("net_ticktime", 60)
         if port_range is None:
+            # Like Erlang, inet_dist_listen_max counts only with inet_dist_listen_min.
             lo = settings.get("inet_dist_listen_min", 0)
-            port_range = (lo, settings.get("inet_dist_listen_max", lo))
+            port_range = (lo, settings.get("inet_dist_listen_max", lo) if lo else 0)
         if connect_all is None:
             connect_all = settings.get("connect_all", True)
         n = LocalNode(node_name, str(cookie), hidden=hidden, net_ticktime=net_ticktime,
@@ -95,7 +96,11 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
         _node = n
     if settings:
         from . import config as config_mod
-        config_mod.sync_nodes(n, settings)
+        try:
+            config_mod.sync_nodes(n, settings)
+        except config_mod.SyncNodesError:
+            stop()              # Erlang stops booting when a mandatory node is missing
+            raise
     return n.atom
 
 

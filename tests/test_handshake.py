@@ -139,3 +139,27 @@ def test_malformed_name_messages_fail_cleanly(garbage):
     events = b.receive_data(garbage)
     assert len(events) == 1 and isinstance(events[0], hs.Failed)
     assert b.state is hs.State.CLOSED
+
+
+def test_alive_exchange_on_the_acceptor():
+    a, b = pair()
+    pump(a, b)
+    b.ask_alive("secret")
+    (query,) = pump(b, a)
+    assert isinstance(query, hs.AliveQuery)
+    a.answer_alive(True)
+    events = pump(a, b)
+    assert isinstance(events[0], hs.AliveConfirmed)
+    assert pump(b, a) == []                          # the challenge came after `alive`
+    (done,) = pump(a, b)
+    assert isinstance(done, hs.Completed)
+
+
+def test_alive_answered_false_ends_the_attempt():
+    a, b = pair()
+    pump(a, b)
+    b.ask_alive("secret")
+    pump(b, a)
+    a.answer_alive(False)
+    (failed,) = pump(a, b)
+    assert isinstance(failed, hs.Failed) and "alive" in failed.reason

@@ -63,6 +63,12 @@ class AliveQuery:
 
 
 @dataclass(frozen=True)
+class AliveConfirmed:
+    """Acceptor: after our `alive` status the initiator said `true`: its old connection
+    to us is dead, so the runtime drops ours and this handshake goes on."""
+
+
+@dataclass(frozen=True)
 class SimultaneousAccepted:
     """Initiator: the acceptor answered ok_simultaneous; its own attempt to us is dropped."""
 
@@ -93,6 +99,7 @@ class Role(enum.Enum):
 class State(enum.Enum):
     AWAIT_NAME = "await name"            # acceptor
     AWAIT_DECISION = "await decision"    # acceptor, after NameReceived
+    AWAIT_ALIVE_REPLY = "await alive reply"  # acceptor, after sending `alive`
     AWAIT_REPLY = "await reply"          # acceptor
     AWAIT_STATUS = "await status"        # initiator
     AWAIT_ALIVE_ANSWER = "await alive answer"
@@ -193,6 +200,16 @@ class Handshake:
             raise ValueError(f"accept() takes ok or ok_simultaneous, not {status!r}")
         self.cookie = cookie
         self._send(b"s" + status.encode())
+        self._send_challenge()
+
+    def ask_alive(self, cookie: str) -> None:
+        """Acceptor: we already have a connection to this node; ask whether it is dead."""
+        self._expect(State.AWAIT_DECISION)
+        self.cookie = cookie
+        self._send(b"salive")
+        self.state = State.AWAIT_ALIVE_REPLY
+
+    def _send_challenge(self) -> None:
         name = self.this_node.encode()
         self._send(b"N" + _CHALLENGE.pack(self.this_flags, self._challenge, self.creation,
                                           len(name)) + name)
@@ -245,6 +262,15 @@ class Handshake:
                     f"{_erlang_string_list(absent)}.**")
             self.state = State.AWAIT_DECISION
             return NameReceived(node, peer_flags, creation)
+
+        if st is State.AWAIT_ALIVE_REPLY:
+            if m == b"strue":
+                self._send_challenge()
+                return AliveConfirmed()
+            if m == b"sfalse":
+                self.state = State.CLOSED
+                return Failed(f"{self.peer_node} still uses its connection to us (alive)")
+            raise HandshakeError(f"expected the answer to `alive`, got {m[:16]!r}")
 
         if st is State.AWAIT_STATUS:
             if tag != b"s":

@@ -155,6 +155,10 @@ class Lab:
         env = dict(os.environ)
         env.update({"CLUSTERKIT_LAB_PID": str(os.getpid()),
                     "ERL_EPMD_PORT": str(self.epmd_port), "PYTHONUNBUFFERED": "1"})
+        # So that `!clusterkit ...` and `!epmd` work in node cells as in a terminal.
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in env.get("PATH", "").split(os.pathsep):
+            env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
         manager = AsyncKernelManager(kernel_name=self.kernel_name)
         # The kernel process's own stdout/stderr (its start-up warnings, a crash) go to a
         # file per node, not into the lesson; what the node prints comes over iopub.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from ..dist import control, handshake as hs
@@ -46,6 +47,10 @@ class Connection(asyncio.Protocol):
         # monitors this node holds on processes over there: ref -> (local watcher, object)
         self.out_monitors: dict = {}
         self.payload_exits = False
+        # Frames from user threads wait here; one loop wake-up writes all that piled up.
+        self._out_lock = threading.Lock()
+        self._outq: list[bytes] = []
+        self._flush_scheduled = False
 
     @property
     def hidden(self) -> bool:
@@ -100,7 +105,14 @@ class Connection(asyncio.Protocol):
             self.peer = Atom(event.node)
             node.decide_accept(self, event)
         elif isinstance(event, hs.AliveQuery):
-            self.handshake.answer_alive(node.answer_alive(self))
+            keep_going = node.answer_alive(self)
+            self.handshake.answer_alive(keep_going)
+            if not keep_going:
+                self._flush_handshake()
+                node.handshake_failed(self, hs.Failed("the old connection is still up"))
+                self._close()
+        elif isinstance(event, hs.AliveConfirmed):
+            node.alive_confirmed(self)
         elif isinstance(event, hs.SimultaneousAccepted):
             pass
         elif isinstance(event, hs.Failed):
@@ -152,9 +164,28 @@ class Connection(asyncio.Protocol):
 
     def send_frame(self, body: bytes) -> None:
         """Send one distribution message (loop thread only)."""
+        if self._outq:
+            self._flush_out()           # keep order with frames queued by user threads
         if self.up and not self.transport.is_closing():
             self._writes += 1
             self.transport.write(frame(body))
+
+    def send_frame_threadsafe(self, body: bytes) -> None:
+        """Send from any thread: queue the frame, wake the loop once per burst."""
+        with self._out_lock:
+            self._outq.append(frame(body))
+            if self._flush_scheduled:
+                return
+            self._flush_scheduled = True
+        self.node.loop.call_soon_threadsafe(self._flush_out)
+
+    def _flush_out(self) -> None:
+        with self._out_lock:
+            chunks, self._outq = self._outq, []
+            self._flush_scheduled = False
+        if chunks and self.up and not self.transport.is_closing():
+            self._writes += 1
+            self.transport.write(b"".join(chunks))
 
     def disconnect(self, reason: str = "disconnect") -> None:
         self.close_reason = reason

@@ -258,7 +258,10 @@ class LocalNode:
         body = make_frame()          # encode on the caller's thread, so errors surface there
         conn = self.connections.get(node)
         if conn is not None and conn.up:
-            self.runtime.call_soon(conn.send_frame, body)
+            if self.runtime.in_loop_thread:
+                conn.send_frame(body)
+            else:
+                conn.send_frame_threadsafe(body)
             return
         if self.runtime.in_loop_thread:
             self.loop.create_task(self._connect_and_send(node, body))
@@ -455,6 +458,12 @@ class LocalNode:
                 epmd.port_please(other.host, other.alive, self.epmd_port), self.setup_time)
             if marker.superseded or self._pending.get(node) is not marker:
                 return              # the peer's own attempt won; it resolves the waiters
+            up = self.connections.get(node)
+            if up is not None and up.up:
+                # The peer's attempt to us finished while we looked it up: use that one.
+                self._pending.pop(node, None)
+                self._resolve(node, True)
+                return
             if info is None or info.highest_version < 6:
                 if info is None:
                     log.debug("no node %s registered with EPMD on %s", other.alive,
@@ -505,15 +514,24 @@ class LocalNode:
             self._pending.pop(peer, None)
         existing = self.connections.get(peer)
         if existing is not None and existing.up:
-            # Erlang would ask `alive`; a peer dialling us again has lost the old connection.
-            existing.disconnect("replaced")
+            # We have a connection to this node already: ask whether it is dead on
+            # its side (it restarted, or lost the socket before we noticed).
+            conn.handshake.ask_alive(self.cookie_for(peer))
+            return
         conn.handshake.accept(self.cookie_for(peer), status)
 
-    def answer_alive(self, conn: Connection) -> bool:
+    def alive_confirmed(self, conn: Connection) -> None:
         existing = self.connections.get(conn.peer)
         if existing is not None and existing is not conn:
             existing.disconnect("replaced")
-        return True
+
+    def answer_alive(self, conn: Connection) -> bool:
+        """Initiator: the acceptor says it has a connection to us. Is ours dead?
+        Only if this attempt is still our pending one and nothing else came up."""
+        existing = self.connections.get(conn.peer)
+        if existing is not None and existing.up and existing is not conn:
+            return False
+        return self._pending.get(conn.peer) is conn
 
     def handshake_failed(self, conn: Connection, failed: hs.Failed) -> None:
         if failed.log:
@@ -521,6 +539,10 @@ class LocalNode:
         if conn.role is hs.Role.INITIATOR:
             if self._pending.get(conn.peer) is conn:
                 self._pending.pop(conn.peer, None)
+            up = self.connections.get(conn.peer)
+            if up is not None and up.up and up is not conn:
+                self._resolve(conn.peer, True)      # another connection to it is up
+                return
             if getattr(conn, "superseded", False) or "(nok)" in failed.reason:
                 # The other node's attempt to us goes on and will resolve the waiters.
                 self.loop.call_later(self.setup_time, self._resolve, conn.peer, False)
