@@ -104,3 +104,12 @@ def test_genserver_and_rpc_with_real_erlang(procs, real_epmd):
     erl.eval("register(eserver, spawn(fun L() -> receive {'$gen_call', From, Req} -> "
              "gen_server:reply(From, {got, Req}), L() end end)).")
     assert py.eval("GenServer.call(('eserver', 'e@127.0.0.1'), 'hi')") == ("got", "hi")
+
+
+def test_malformed_calls_do_not_crash_the_server(pair):
+    a, b = pair
+    # a '$gen_call' whose From is not {Pid, Tag} is not a call: it goes to handle_info
+    a.run("ck.send(('PingPong', 'b@127.0.0.1'), (Atom('$gen_call'), 'not a from', 'ping'))")
+    a.run("ck.send(('PingPong', 'b@127.0.0.1'), (Atom('$gen_cast'),))")
+    assert a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'ping')") == "pong"
+    assert b.eval("ck.whereis('PingPong') is not None") is True

@@ -193,7 +193,8 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
                     reason = message.reason
                     break
                 message = (EXIT, message.sender, message.reason)
-            if kind is tuple and len(message) == 3 and message[0] == GEN_CALL:
+            if kind is tuple and len(message) == 3 and message[0] == GEN_CALL \
+                    and _is_from(message[1]):
                 from_, request = message[1], message[2]
                 result = server.handle_call(request, from_, state)
                 if type(result) is tuple and result[:1] == ("reply",) and len(result) in (3, 4):
@@ -224,6 +225,11 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
     except Exception as exc:
         log.error("** GenServer %s failed in terminate: %r", label, exc)
     node.exit_process(proc, reason)
+
+
+def _is_from(from_) -> bool:
+    """A well-formed gen_server `From`: {Pid, Tag}. Anything else is not a call."""
+    return type(from_) is tuple and len(from_) == 2 and isinstance(from_[0], Pid)
 
 
 def _seconds(timeout):
