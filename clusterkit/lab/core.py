@@ -59,7 +59,7 @@ class RunResult:
     @property
     def value(self) -> str | None:
         results = [o.text for o in self.outputs if o.kind == "result"]
-        return results[-1] if results else None
+        return results[-1].rstrip("\n") if results else None
 
 
 @dataclass
