@@ -129,10 +129,11 @@ class Connection(asyncio.Protocol):
             self.frames = FrameDecoder()
             if self._setup_timer:
                 self._setup_timer.cancel()
+            self.up = True              # before the hooks run: they may send at once
             if not node.connection_up(self):
+                self.up = False
                 self._close()
                 return
-            self.up = True
             self._schedule_tick()
             if event.leftover:
                 self._receive_frames(event.leftover)

@@ -1,4 +1,4 @@
-"""The node's own registered processes: net_kernel, rex and a quiet global_name_server.
+"""The node's own registered processes: net_kernel, rex, global_name_server and its locker.
 
 They run on the runtime loop (no thread each), so their handlers must not block:
 rex hands the called function to a worker thread.
@@ -9,7 +9,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..etf import Atom, Pid
-from . import rex
+from . import global_, rex
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -35,19 +35,37 @@ def start(node: "LocalNode") -> None:
         else:
             log.debug("net_kernel ignored %r", message)
 
-    def global_name_server(message):
-        # The `global` protocol is not implemented yet; its casts are expected and ignored.
-        log.debug("global_name_server ignored %r", message)
-
-    for name, handler in (("net_kernel", net_kernel), ("rex", rex.server(node)),
-                          ("global_name_server", global_name_server)):
+    for name, handler in (("net_kernel", net_kernel), ("rex", rex.server(node))):
         proc = node.spawn_process(handler, label=name)
         node.register(name, proc.pid)
 
+    # global (the transitive mesh): see global_.py. The locker is a pid that peers
+    # name in lock ids; all of its protocol goes through the server.
+    server = node.spawn_process(label="global_name_server")
+    locker = node.spawn_process(lambda m: log.debug("global locker ignored %r", m),
+                                label="global_locker")
+    state = global_.Global(node, server.pid, locker.pid)
+
+    def global_name_server(message):
+        try:
+            state.handle(message)
+        except Exception:
+            log.exception("global_name_server failed on %r", message)
+
+    server.handler = global_name_server
+    node.register("global_name_server", server.pid)
+    node.global_state = state
+
 
 def node_up(node: "LocalNode", conn: "Connection") -> None:
-    pass
+    state = getattr(node, "global_state", None)
+    if state is not None:
+        # The runtime calls this just before it marks the connection up; global's
+        # first message must go out on it, so start once the connection is up.
+        node.loop.call_soon(state.node_up, conn.peer, conn.hidden)
 
 
 def node_down(node: "LocalNode", conn: "Connection") -> None:
-    pass
+    state = getattr(node, "global_state", None)
+    if state is not None:
+        state.node_down(conn.peer)
