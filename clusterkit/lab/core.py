@@ -78,7 +78,8 @@ class NodeKernel:
     client: Any
     state: str = "starting"             # running, stopped, killed, frozen, dead
     backlog: list[Output] = field(default_factory=list)
-    history: list[Output] = field(default_factory=list)   # everything, for logs()
+    history: list[Output] = field(default_factory=list)   # everything, for waiting
+    mark: int = 0            # `await_output` looks at history from here on
     _requests: dict = field(default_factory=dict)         # msg_id -> _Request
     _reader: asyncio.Task | None = None
     _changed: asyncio.Event | None = None
@@ -264,17 +265,24 @@ class Lab:
                 request.future.set_exception(LabError(f"{node.name} went away"))
 
     # --- running code ------------------------------------------------------------------
-    async def arun(self, name: str, code: str, timeout: float = 60.0) -> RunResult:
+    async def arun(self, name: str, code: str, timeout: float = 60.0,
+                   keep_backlog: bool = False) -> RunResult:
         node = self.node(name)
         if node.state == "frozen":
             raise LabError(f"{node.name} is frozen; %cluster thaw {node.label} first")
         if node.state != "running":
             raise LabError(f"{node.name} is {node.state}; %cluster start {node.label} "
                            "starts it again")
-        return await self._execute(node, code, timeout)
+        return await self._execute(node, code, timeout, keep_backlog)
 
-    async def _execute(self, node: NodeKernel, code: str, timeout: float) -> RunResult:
-        backlog, node.backlog = node.backlog, []
+    async def _execute(self, node: NodeKernel, code: str, timeout: float,
+                       keep_backlog: bool = False) -> RunResult:
+        """Run code; the backlog is handed over with the result (or left, if kept)."""
+        if keep_backlog:
+            backlog = []
+        else:
+            backlog, node.backlog = node.backlog, []
+        node.mark = len(node.history)
         future = asyncio.get_running_loop().create_future()
         outputs: list[Output] = []
         msg_id = node.client.execute(code, store_history=True, allow_stdin=False)
@@ -348,11 +356,12 @@ class Lab:
         """Wait until the node prints a line containing `fragment`; returns that line."""
         node = self.node(name)
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = node.mark        # only what came since the node's last run or wait
         while True:
-            for item in node.history[seen:]:
+            for i, item in enumerate(node.history[seen:], start=seen):
                 for line in _ANSI.sub("", item.text).splitlines():
                     if fragment in line:
+                        node.mark = i + 1
                         return line
             seen = len(node.history)
             left = deadline - time.monotonic()
@@ -380,8 +389,9 @@ class Lab:
     def thaw(self, name: str) -> None:
         self._sync(self.athaw(name))
 
-    def run(self, name: str, code: str, timeout: float = 60.0) -> RunResult:
-        return self._sync(self.arun(name, code, timeout))
+    def run(self, name: str, code: str, timeout: float = 60.0,
+            keep_backlog: bool = False) -> RunResult:
+        return self._sync(self.arun(name, code, timeout, keep_backlog))
 
     def wait_for_output(self, name: str, fragment: str, timeout: float = 10.0) -> str:
         return self._sync(self.await_output(name, fragment, timeout))

@@ -17,12 +17,17 @@ def report(checks: list[tuple[bool, str]]) -> bool:
 
 
 def node_value(lab, node: str, expression: str):
-    """Evaluate an expression on a lab node and return its repr text (None if it fails)."""
+    """Evaluate an expression on a lab node and return its repr text (None if it fails).
+
+    The node's backlog (say, a log line explaining why a check fails) stays for the
+    learner's next cell instead of being swallowed by the check.
+    """
     from .core import LabError
     try:
-        result = lab.run(node, expression, timeout=30)
+        result = lab.run(node, f"print(repr(({expression})))", timeout=30,
+                         keep_backlog=True)
     except LabError:
         return None
     if not result.ok:
         return None
-    return (result.value or "").strip()
+    return "".join(o.text for o in result.outputs if o.kind == "stdout").strip()

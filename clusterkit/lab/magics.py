@@ -33,7 +33,7 @@ def shared_lab(create: bool = True) -> Lab | None:
 def show(result: RunResult, file=None) -> None:
     """Print a node's outputs under its prompt; an error is that node's, not the cell's."""
     out = file or sys.stdout
-    print(f"({result.node})", file=out)
+    print(f"({result.node})", file=out, flush=True)
     _print_items(result.backlog, out)
     _print_items(result.outputs, out)
 
@@ -83,7 +83,7 @@ class ClusterMagics(Magics):
                 self._status()
             elif args.action == "logs":
                 for name in args.nodes or list(lab.nodes):
-                    print(f"({lab.node(name).name})")
+                    print(f"({lab.node(name).name})", flush=True)
                     _print_items(lab.logs(name), sys.stdout)
             elif args.action == "wait":
                 if len(args.nodes) != 2:
