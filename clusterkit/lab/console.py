@@ -253,7 +253,7 @@ class Console:
         self._draw_lock = threading.Lock()
 
         t = self.text
-        self._map = W.HTML(layout=W.Layout(width="330px"))
+        self._map = W.HTML(layout=W.Layout(width="296px"))
         self._map.add_class("ck-map")
         self._cards_box = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self._cards_box.add_class("ck-cards")
@@ -378,8 +378,13 @@ class Console:
     def _call(self, coro, wait: bool):
         runtime = self.lab.runtime
         if runtime is not self._runtime:
-            # The lab was shut down and has a new loop: its old node kernels are gone.
+            # The lab was shut down and has a new loop: its old node kernels are gone,
+            # and so is the loop that ran this console's readers (they cannot be
+            # cancelled any more; let them go without asyncio's "destroyed" warning).
             self._runtime = runtime
+            for link in self._links.values():
+                for task in link.tasks:
+                    task._log_destroy_pending = False
             self._links.clear()
             self._reports.clear()
         if runtime.in_loop_thread:
@@ -394,7 +399,8 @@ class Console:
             raise LabError("the lab stopped") from None
 
     def _spawn(self, coro) -> None:
-        """Run a coroutine on the lab's loop from the loop thread itself; never raises."""
+        """Run a coroutine on the lab's loop, from any thread, without waiting for it.
+        It never raises: what goes wrong shows in a shell or the drawing, not in a cell."""
         async def guarded():
             try:
                 await coro
@@ -402,7 +408,11 @@ class Console:
                 pass
             except Exception:
                 pass
-        asyncio.get_running_loop().create_task(guarded())
+        runtime = self._runtime
+        if runtime.in_loop_thread:
+            runtime.loop.create_task(guarded())
+        else:
+            asyncio.run_coroutine_threadsafe(guarded(), runtime.loop)
 
     def _make_card(self, key: str) -> _Card:
         t = self.text
@@ -420,9 +430,11 @@ class Console:
         start.on_click(lambda _b: self._from_button(self.start_node, key))
         stop.on_click(lambda _b: self._from_button(self.stop_node, key))
         kill.on_click(lambda _b: self._from_button(self.kill_node, key))
-        spacer = W.HTML("")
-        spacer.add_class("ck-spacer")
-        bar = W.HBox([name, status, spacer, start, stop, kill])
+        who = W.HBox([name, status])
+        who.add_class("ck-who")
+        actions = W.HBox([start, stop, kill])
+        actions.add_class("ck-actions")
+        bar = W.HBox([who, actions])
         bar.add_class("ck-card-bar")
         shell = ShellWidget(node=key, hint=t["hint"])
         shell.on_msg(lambda _w, content, _buffers: self._on_shell_msg(key, content))
@@ -459,7 +471,9 @@ class Console:
             return
         if node.name not in self._cards:
             self.add_node(node.name)
+        card = self._cards[node.name]
         if event == "started":
+            card.pending = None         # the card shows "running" from now on
             self._spawn(self._attach(node))
         elif event in ("stopped", "killed", "died"):
             self._reports.pop(node.name, None)
@@ -739,8 +753,10 @@ class Console:
             nodes.setdefault(key, self.status(key))
         kinds: dict[tuple[str, str], str] = {}
         for key, report in sorted(dict(self._reports).items()):
+            # Only a running node's word counts: a frozen node cannot notice that its
+            # peers dropped it, so its lines go when they see nodedown (net_ticktime).
             state = self.lab.nodes[key].state if key in self.lab.nodes else None
-            if state not in ("running", "frozen") or not report.get("alive"):
+            if state != "running" or not report.get("alive"):
                 continue
             for kind in ("visible", "hidden"):
                 for peer in report.get(kind, []):
@@ -767,12 +783,13 @@ def _close_tree(widget) -> None:
 
 
 def render_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]],
-               text: dict, host: str = "127.0.0.1", size: int = 320) -> str:
+               text: dict, host: str = "127.0.0.1", size: int = 280) -> str:
     """The cluster as an SVG: nodes on a circle, coloured by state; a line per
     connection (dashed when hidden); a count at the bottom."""
-    width, height = size, size + 40
-    cx, cy = size / 2, size / 2 + 6
-    radius = 0 if len(nodes) <= 1 else size / 2 - 52
+    width, height = size, size + 44
+    cx, cy = size / 2, size / 2 + 12
+    radius = 0 if len(nodes) <= 1 else size / 2 - 48
+    r = 22
     places: dict[str, tuple[float, float]] = {}
     for i, (name, _state) in enumerate(nodes):
         angle = -math.pi / 2 + 2 * math.pi * i / max(len(nodes), 1)
@@ -784,28 +801,32 @@ def render_svg(nodes: list[tuple[str, str]], edges: list[tuple[str, str, str]],
              f'font-family="system-ui, sans-serif">{html.escape(text["cluster"])}</text>']
     for a, b, kind in edges:
         (x1, y1), (x2, y2) = places[a], places[b]
+        # From rim to rim, so that a line never crosses a node's circle.
+        length = math.hypot(x2 - x1, y2 - y1) or 1.0
+        dx, dy = (x2 - x1) / length * (r + 2), (y2 - y1) / length * (r + 2)
         dash = ' stroke-dasharray="6 5"' if kind == "hidden" else ""
         colour = "#71717a" if kind == "hidden" else "#a5b4fc"
+        hidden = f' ({html.escape(text["hidden"])})' if kind == "hidden" else ""
         parts.append(f'<line class="ck-edge ck-edge-{kind}" data-a="{html.escape(a)}" '
-                     f'data-b="{html.escape(b)}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" '
-                     f'y2="{y2:.1f}" stroke="{colour}" stroke-width="2.5"{dash}>'
-                     f'<title>{html.escape(a)} — {html.escape(b)}'
-                     f'{" (" + html.escape(text["hidden"]) + ")" if kind == "hidden" else ""}'
-                     f'</title></line>')
+                     f'data-b="{html.escape(b)}" x1="{x1 + dx:.1f}" y1="{y1 + dy:.1f}" '
+                     f'x2="{x2 - dx:.1f}" y2="{y2 - dy:.1f}" stroke="{colour}" '
+                     f'stroke-width="2.5" stroke-linecap="round"{dash}>'
+                     f'<title>{html.escape(a)} — {html.escape(b)}{hidden}</title></line>')
     for name, state in nodes:
         x, y = places[name]
-        short = name.split("@")[0]
         colour = _COLOURS.get(state, "#52525b")
         label = html.escape(text["states"].get(state, state))
+        # The full name goes on the outer side of the circle, away from the lines.
+        name_y = y - r - 8 if y < cy - 1 else y + r + 15
         parts.append(
             f'<g class="ck-node ck-state-{state}" data-node="{html.escape(name)}" '
             f'data-state="{state}"><title>{html.escape(name)} — {label}</title>'
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="23" fill="#18181b" stroke="{colour}" '
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" fill="#18181b" stroke="{colour}" '
             f'stroke-width="3"/>'
             f'<text x="{x:.1f}" y="{y + 5:.1f}" text-anchor="middle" fill="#fafafa" '
             f'font-size="15" font-weight="600" font-family="ui-monospace, monospace">'
-            f'{html.escape(short[:6])}</text>'
-            f'<text x="{x:.1f}" y="{y + 38:.1f}" text-anchor="middle" fill="{colour}" '
+            f'{html.escape(name.split("@")[0][:6])}</text>'
+            f'<text x="{x:.1f}" y="{name_y:.1f}" text-anchor="middle" fill="{colour}" '
             f'font-size="10.5" font-family="ui-monospace, monospace">{html.escape(name)}'
             f'</text></g>')
     running = sum(1 for _n, s in nodes if s == "running")

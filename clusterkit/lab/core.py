@@ -236,6 +236,7 @@ class Lab:
                 except Exception:
                     pass
                 node.state = "stopped"
+                self._emit("stopped", node)
         self.nodes.clear()
 
     async def _signal(self, node: NodeKernel, signum: int) -> None:
