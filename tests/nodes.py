@@ -139,6 +139,10 @@ class ErlNode(_Agent):
     def __init__(self, procs, name: str, cookie: str = "secret_token",
                  extra_args: tuple = (), env=None):
         kind = "-name" if "." in name.split("@")[-1] else "-sname"
+        # -start_epmd false: the test's own EPMD is already up, and an erl that starts
+        # its own `epmd -daemon` would leave it behind.
+        if "-start_epmd" not in extra_args:
+            extra_args = ("-start_epmd", "false", *extra_args)
         proc = procs.start(["erl", "-noshell", kind, name, "-setcookie", cookie,
                             *extra_args, "-eval", ERL_AGENT], env=env,
                            stderr=subprocess.STDOUT)

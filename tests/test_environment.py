@@ -24,8 +24,8 @@ def _environment() -> dict[str, str]:
     text = (ROOT / "environment.yml").read_text()
     section = text.split("\ndependencies:\n", 1)[1]
     for line in section.splitlines():
-        m = re.match(r"^  - ([A-Za-z0-9_.\-]+[^#]*?)\s*(#.*)?$", line)
-        if m and not m.group(1).startswith(("python", "pip")):
+        m = re.match(r"^(?:  |      )- ([A-Za-z0-9_.\-]+[^#]*?)\s*(#.*)?$", line)
+        if m and not m.group(1).startswith(("python", "pip", "-e")):
             deps[_name(m.group(1))] = m.group(1).replace(" ", "")
     return deps
 

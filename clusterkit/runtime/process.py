@@ -29,7 +29,7 @@ class Mailbox:
     def put(self, message: Any) -> None:
         with self._cond:
             self._items.append(message)
-            self._cond.notify_all()
+            self._cond.notify()         # only the owning thread ever waits on a mailbox
 
     def take(self, timeout: float | None = None,
              match: Callable[[Any], bool] | None = None) -> tuple[bool, Any]:

@@ -1,0 +1,1 @@
+"""clusterkit benchmarks: `python -m benchmarks` (see README.md here)."""
