@@ -1,6 +1,5 @@
 """The public API inside one process: names, mailboxes, registration, local monitors,
 cookies and the detached EPMD daemon."""
-import os
 import socket
 import stat
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 import clusterkit as ck
 from clusterkit import Atom, names
 from conftest import port_open, requires_erlang, wait_for
-from nodes import ErlNode, PyNode
+from nodes import PyNode
 
 
 # --- names -------------------------------------------------------------------------

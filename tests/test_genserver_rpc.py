@@ -4,7 +4,6 @@ import pytest
 from conftest import requires_erlang, wait_for
 from nodes import ErlNode, PyNode
 
-from clusterkit import Atom
 
 PINGPONG = """
 class PingPong(GenServer):

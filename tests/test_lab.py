@@ -1,8 +1,6 @@
 """The lab: node kernels started, driven, stopped, killed, frozen; magics; clean-up."""
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 
 import pytest

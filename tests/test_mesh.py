@@ -4,12 +4,10 @@ A node that connects to one node of a cluster ends up connected to all of them, 
 real Erlang nodes and clusterkit nodes in any mix; connect_all=False and hidden nodes
 opt out, as in Erlang.
 """
-import pytest
 
 from conftest import requires_erlang, wait_for
 from nodes import ErlNode, PyNode
 
-from clusterkit import Atom
 
 
 def names(nodes):

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from conftest import requires_erlang, wait_for
+from conftest import requires_erlang
 from nodes import ErlNode, PyNode
 
 OBSERVER = """

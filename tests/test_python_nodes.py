@@ -91,6 +91,8 @@ def test_per_node_cookie(procs, clusterkit_epmd):
     a.run("Node.set_cookie('b@127.0.0.1', 'two')")
     assert a.eval("Node.ping('b@127.0.0.1')") == "pong"
     assert a.eval("str(Node.get_cookie())") == "one"
+    assert a.eval("str(Node.get_cookie('b@127.0.0.1'))") == "two"
+    assert b.eval("Node.list()") == ["a@127.0.0.1"]
 
 
 def test_short_and_long_names_do_not_mix(procs, clusterkit_epmd):

@@ -3,7 +3,6 @@ net_ticktime with Erlang's "not responding" line."""
 import os
 import signal
 
-import pytest
 
 from conftest import requires_erlang, wait_for
 from nodes import ErlNode, PyNode
