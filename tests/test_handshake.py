@@ -163,3 +163,4 @@ def test_alive_answered_false_ends_the_attempt():
     a.answer_alive(False)
     (failed,) = pump(a, b)
     assert isinstance(failed, hs.Failed) and "alive" in failed.reason
+

