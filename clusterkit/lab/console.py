@@ -52,7 +52,7 @@ import ipywidgets as W
 import traitlets as T
 from jupyter_client.session import Session
 
-from .core import _ANSI, Lab, LabError, NodeKernel, RunResult, full_name
+from .core import _ANSI, Lab, LabError, NodeKernel, RunResult, full_name, iopub_messages
 
 ASSETS = pathlib.Path(__file__).with_name("console_assets")
 COMM_TARGET = "clusterkit.console"
@@ -705,16 +705,7 @@ class Console:
         return json.loads(ast.literal_eval(value["data"]["text/plain"]))
 
     async def _read_reports(self, link: _Link) -> None:
-        client = link.client
-        while True:
-            try:
-                msg = await client.get_iopub_msg()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not await link.node.manager.is_alive():
-                    return
-                continue
+        async for msg in iopub_messages(link.client, link.node.manager):
             if msg["header"]["msg_type"] not in ("comm_open", "comm_msg"):
                 continue
             data = msg["content"].get("data") or {}

@@ -94,6 +94,20 @@ class NodeKernel:
         return self.manager.connection_file
 
 
+async def iopub_messages(client, manager):
+    """Every message a kernel publishes, until the kernel is gone."""
+    while True:
+        try:
+            msg = await client.get_iopub_msg()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if not await manager.is_alive():
+                return
+            continue
+        yield msg
+
+
 def full_name(name: str, host: str = DEFAULT_HOST) -> str:
     """Lessons say `a`; the node is `a@127.0.0.1` (long names give the same output
     on every machine)."""
@@ -298,20 +312,11 @@ class Lab:
         return RunResult(node.name, backlog, outputs, ok=error is None, error=error)
 
     async def _read_iopub(self, node: NodeKernel) -> None:
-        client = node.client
-        while True:
-            try:
-                msg = await client.get_iopub_msg()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not await node.manager.is_alive():
-                    if node.state in ("running", "frozen"):
-                        node.state = "dead"
-                        self._emit("died", node)
-                    return
-                continue
+        async for msg in iopub_messages(node.client, node.manager):
             self._on_iopub(node, msg)
+        if node.state in ("running", "frozen"):
+            node.state = "dead"
+            self._emit("died", node)
 
     def _on_iopub(self, node: NodeKernel, msg: dict) -> None:
         kind = msg["header"]["msg_type"]
