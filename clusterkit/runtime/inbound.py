@@ -16,19 +16,23 @@ log = logging.getLogger("clusterkit")
 DOWN, PROCESS, NOPROC = Atom("DOWN"), Atom("process"), Atom("noproc")
 
 
+def recipient(node: "LocalNode", ev: Any):
+    """The local process a Send or RegSend is for, or None (a missing name is logged)."""
+    if type(ev) is control.Send:
+        return node.local_process(ev.to) if isinstance(ev.to, Pid) else None
+    proc = node.registered.get(ev.to_name)
+    if proc is None:
+        log.warning("message from %s to %s dropped: no process is registered as %s "
+                    "on %s", ev.sender, ev.to_name, ev.to_name, node.atom)
+    return proc
+
+
 def dispatch(node: "LocalNode", conn: "Connection", ev: Any) -> None:
     kind = type(ev)
-    if kind is control.Send:
-        proc = node.local_process(ev.to) if isinstance(ev.to, Pid) else None
+    if kind is control.Send or kind is control.RegSend:
+        proc = recipient(node, ev)
         if proc is not None:
             node.deliver_local(proc, ev.message)
-    elif kind is control.RegSend:
-        proc = node.registered.get(ev.to_name)
-        if proc is not None:
-            node.deliver_local(proc, ev.message)
-        else:
-            log.warning("message from %s to %s dropped: no process is registered as %s "
-                        "on %s", ev.sender, ev.to_name, ev.to_name, node.atom)
     elif kind is control.Monitor:
         proc = node.local_process(ev.target)
         if proc is None:

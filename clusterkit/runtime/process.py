@@ -31,6 +31,11 @@ class Mailbox:
             self._items.append(message)
             self._cond.notify()         # only the owning thread ever waits on a mailbox
 
+    def put_many(self, messages: list) -> None:
+        with self._cond:
+            self._items.extend(messages)
+            self._cond.notify()
+
     def take(self, timeout: float | None = None,
              match: Callable[[Any], bool] | None = None) -> tuple[bool, Any]:
         """Remove and return the first (matching) message: (True, message) or (False, None)."""
