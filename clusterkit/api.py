@@ -192,8 +192,7 @@ class Node:
         if not Node.alive():
             return Atom("ignored")
         n = node()
-        target = parse_remote(name)
-        return n.runtime.run(n.connect(target.atom))
+        return _connect(n, parse_remote(name).atom)
 
     @staticmethod
     def disconnect(name: str):
@@ -230,7 +229,7 @@ class Node:
         n = node()
         target = parse_remote(name).atom
         me = n.current_process().pid
-        if flag and not n.runtime.run(n.connect(target)):
+        if flag and not _connect(n, target):
             n.send(me, (Atom("nodedown"), target))
             return True
         n.runtime.run(_async(n.monitor_node, me, target, flag))
@@ -246,7 +245,7 @@ class net_adm:  # noqa: N801 - Erlang's module name
         target = parse_remote(name).atom
         if target == n.atom:
             return Atom("pong")
-        if not n.runtime.run(n.connect(target)):
+        if not _connect(n, target):
             return Atom("pang")
         from .runtime.node import CallError
         try:
@@ -298,6 +297,16 @@ class rpc:  # noqa: N801 - Erlang's module name
                (Atom("$gen_cast"), (Atom("cast"), Atom(module), Atom(function), list(args),
                                     n.current_process().pid)))
         return True
+
+
+def _connect(n: LocalNode, target: Atom) -> bool:
+    """Connect with a deadline: EPMD lookup plus handshake, each bounded by setup_time."""
+    try:
+        return n.runtime.run(n.connect(target), timeout=3 * n.setup_time)
+    except TimeoutError:
+        log.warning("connecting to %s did not finish within %.0f s", target,
+                    3 * n.setup_time)
+        return False
 
 
 async def _async(fn, *args):

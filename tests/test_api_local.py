@@ -176,3 +176,49 @@ def test_start_spawns_a_detached_epmd_that_outlives_the_node(procs, epmd_port):
         subprocess.run([sys.executable, "-m", "clusterkit", "epmd", "--port",
                         str(epmd_port), "--kill"], capture_output=True, timeout=30)
     wait_for(lambda: not port_open(epmd_port), what="the daemon to stop")
+
+
+# --- regressions from the runtime review -----------------------------------------------
+
+def test_monitor_while_the_process_exits_always_gets_down(node):
+    class Brief(ck.GenServer):
+        def handle_call(self, request, from_, state):
+            return ("stop", "normal", "bye", state)
+    for _ in range(30):
+        _ok, pid = ck.GenServer.start(Brief, None)
+        ck.send(pid, ("$gen_call", (ck.self(), ck.node().make_ref()), "x"))
+        ref = ck.monitor(pid)
+        down = ck.receive(timeout=5, match=lambda m: isinstance(m, tuple) and len(m) == 5
+                          and m[1] == ref)
+        assert down[0] == "DOWN" and down[4] in ("normal", "noproc")
+        assert type(down[4]) is Atom                      # an atom, never the string
+    ck.flush()
+
+
+def test_a_call_leaves_nothing_behind(node):
+    class Once(ck.GenServer):
+        def handle_call(self, request, from_, state):
+            return ("stop", "normal", "bye", state)
+    ck.GenServer.start(Once, None, name="Once")
+    assert ck.GenServer.call("Once", "hi") == "bye"
+    with pytest.raises(ck.CallError, match="nothing is registered as Missing"):
+        ck.GenServer.call("Missing", "hi")
+    assert ck.receive(timeout=0.3, default="empty") == "empty"
+
+
+def test_a_slow_match_does_not_hold_up_delivery(node):
+    import time
+    me = ck.self()
+    ck.send(me, "first")
+    seen = []
+
+    def slow(m):
+        seen.append(m)
+        time.sleep(0.2)
+        return m == "second"
+    t = threading.Thread(target=lambda: (time.sleep(0.05), ck.node().deliver_local(
+        ck.node().local_process(me), "second")))
+    t.start()
+    assert ck.receive(timeout=5, match=slow) == "second"
+    t.join()
+    assert ck.receive(timeout=1) == "first"

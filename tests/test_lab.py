@@ -124,3 +124,10 @@ def test_magics(clusterkit_epmd, capsys):
             lab.shutdown()
         magics._lab = None
         InteractiveShell.clear_instance()
+
+
+def test_a_kernel_that_dies_is_noticed(lab):
+    lab.start("a")
+    with pytest.raises(LabError, match="a@127.0.0.1 died"):
+        lab.run("a", "import os; os._exit(1)", timeout=30)
+    assert lab.node("a").state == "dead"

@@ -95,10 +95,14 @@ class NodeKernel:
 
 
 async def iopub_messages(client, manager):
-    """Every message a kernel publishes, until the kernel is gone."""
+    """Every message a kernel publishes, until the kernel is gone.
+
+    Waits a second at a time: a kernel that dies publishes nothing more, so the only
+    way to notice is to look at its process between messages.
+    """
     while True:
         try:
-            msg = await client.get_iopub_msg()
+            msg = await client.get_iopub_msg(timeout=1.0)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -316,6 +320,11 @@ class Lab:
             self._on_iopub(node, msg)
         if node.state in ("running", "frozen"):
             node.state = "dead"
+            log_file = os.path.join(self.log_dir, f"{node.name}.log")
+            for request in node._requests.values():
+                if not request.future.done():
+                    request.future.set_exception(LabError(
+                        f"{node.name} died; its kernel's own log is {log_file}"))
             self._emit("died", node)
 
     def _on_iopub(self, node: NodeKernel, msg: dict) -> None:

@@ -53,6 +53,7 @@ class Connection(asyncio.Protocol):
         self._outq: list[bytes] = []
         self._flush_scheduled = False
         self._sock = None
+        self._loop_writing = False      # asyncio holds unsent bytes (pause_writing)
         self._memo = control.ControlMemo()
 
     @property
@@ -65,6 +66,10 @@ class Connection(asyncio.Protocol):
         # The raw socket, for direct writes from user threads (send_frame_threadsafe).
         # asyncio exposes only a restricted wrapper, so we take the transport's own.
         self._sock = getattr(transport, "_sock", None)
+        # With a high-water mark of 0, asyncio calls pause_writing as soon as it buffers
+        # anything and resume_writing only once all of it is sent: while paused, the
+        # direct path is off, whatever the buffer's inner state looks like.
+        transport.set_write_buffer_limits(high=0)
         node = self.node
         self.handshake = hs.Handshake(
             self.role, str(node.name), node.creation, hidden=node.hidden,
@@ -87,6 +92,14 @@ class Connection(asyncio.Protocol):
             if self.closed:
                 return
         self._flush_handshake()
+
+    def pause_writing(self) -> None:
+        with self._out_lock:
+            self._loop_writing = True
+
+    def resume_writing(self) -> None:
+        with self._out_lock:
+            self._loop_writing = False
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -218,8 +231,8 @@ class Connection(asyncio.Protocol):
         """
         data = frame(body)
         with self._out_lock:
-            if not self._outq and self.up and self._sock is not None \
-                    and not self.transport.is_closing() \
+            if not self._outq and not self._loop_writing and self.up \
+                    and self._sock is not None and not self.transport.is_closing() \
                     and self.transport.get_write_buffer_size() == 0:
                 try:
                     sent = self._sock.send(data)

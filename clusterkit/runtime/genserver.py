@@ -27,6 +27,11 @@ class _ExitSignal:
     reason: Any
 
 
+def _as_reason(reason: Any) -> Any:
+    """Elixir's tuples say ("stop", "normal", s): the reason is the atom, not a string."""
+    return Atom(reason) if type(reason) is str else reason
+
+
 @dataclass(frozen=True)
 class _Stop:
     reason: Any
@@ -109,6 +114,13 @@ class GenServer:
         return _node().whereis(name)
 
 
+def shutdown_all(node) -> None:
+    """The node stops: every server gets a stop with reason :shutdown (and terminates)."""
+    for proc in list(node.processes.values()):
+        if getattr(proc, "genserver", False) and proc.alive:
+            proc.mailbox.put(_Stop(SHUTDOWN))
+
+
 def _dest(server):
     if isinstance(server, tuple) and len(server) == 2:
         return (Atom(str(server[0])), Atom(str(server[1])))
@@ -133,6 +145,7 @@ def _start(module, init_arg, name, timeout):
             return (ERROR, (Atom("already_started"), existing))
         node.register(name, proc.pid)
     proc.on_exit_signal = lambda sender, reason: proc.mailbox.put(_ExitSignal(sender, reason))
+    proc.genserver = True
     started = threading.Event()
     outcome: list = []
     thread = threading.Thread(target=_run, args=(node, proc, instance, init_arg, started,
@@ -141,6 +154,8 @@ def _start(module, init_arg, name, timeout):
                               daemon=True)
     thread.start()
     if not started.wait(timeout):
+        # Like Elixir, a server whose init outlives the timeout does not live on.
+        outcome.append("abandoned")
         return (ERROR, TIMEOUT)
     return outcome[0]
 
@@ -162,14 +177,17 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
         node.exit_process(proc, NORMAL)
         return
     if type(result) is tuple and len(result) >= 2 and result[0] == "stop":
-        outcome.append((ERROR, result[1]))
+        outcome.append((ERROR, _as_reason(result[1])))
         started.set()
-        node.exit_process(proc, result[1])
+        node.exit_process(proc, _as_reason(result[1]))
         return
     if not (type(result) is tuple and len(result) in (2, 3) and result[0] == "ok"):
         outcome.append((ERROR, (Atom("bad_return_value"), result)))
         started.set()
         node.exit_process(proc, Atom("bad_return_value"))
+        return
+    if outcome:                         # start() gave up waiting for this init
+        node.exit_process(proc, Atom("killed"))
         return
     state = result[1]
     timeout = result[2] if len(result) == 3 else None
@@ -189,7 +207,9 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
                 if message.reason == KILL:
                     reason = Atom("killed")
                     break
-                if not server.trap_exit and message.reason != NORMAL:
+                if not server.trap_exit:
+                    if message.reason == NORMAL:
+                        continue            # Erlang ignores a normal exit signal
                     reason = message.reason
                     break
                 message = (EXIT, message.sender, message.reason)
@@ -220,6 +240,7 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
         log.error("** GenServer %s terminating\n** Last message in was %r\n** Reason: %r",
                   label, locals().get("message"), exc)
         reason = (Atom(type(exc).__name__), str(exc))
+    reason = _as_reason(reason)
     try:
         server.terminate(reason, state)
     except Exception as exc:

@@ -130,6 +130,11 @@ class LocalNode(Peers):
             self.runtime.stop()
 
     async def _stop(self) -> None:
+        # Whoever waits for a connection gets False; servers get Elixir's :shutdown.
+        for peer in list(self._waiters):
+            self._resolve(peer, False)
+        from .genserver import shutdown_all
+        shutdown_all(self)
         for conn in list(self.connections.values()) + list(self._pending.values()):
             conn.disconnect("shutdown")
         if self._server is not None:
@@ -137,6 +142,13 @@ class LocalNode(Peers):
         if self._registration is not None:
             await self._registration.close()
         await asyncio.sleep(0)
+        others = [t for t in asyncio.all_tasks(self.loop) if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        pool = getattr(self, "rex_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # --- identifiers ----------------------------------------------------------------
     def new_pid(self) -> Pid:
@@ -253,8 +265,11 @@ class LocalNode(Peers):
             return
         if self.runtime.in_loop_thread:
             self.loop.create_task(self._connect_and_send(node, body))
-        else:
-            self.runtime.run(self._connect_and_send(node, body))
+            return
+        try:
+            self.runtime.run(self._connect_and_send(node, body), timeout=3 * self.setup_time)
+        except TimeoutError:
+            log.warning("message to %s dropped: connecting took too long", atom_text(node))
 
     async def _connect_and_send(self, node: Atom, body: bytes) -> None:
         try:
@@ -276,14 +291,22 @@ class LocalNode(Peers):
         node, obj, proc_id = self._split_target(target)
         if node == self.atom:
             proc = self.local_process(proc_id)
-            if proc is None or not proc.alive:
+            # The alive check and the insert are one step under the lock, which the
+            # process's exit also takes: a monitor set while it exits still gets DOWN.
+            with self._lock:
+                watching = proc is not None and proc.alive
+                if watching:
+                    proc.monitored_by[ref] = (watcher, obj)
+            if not watching:
                 self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOPROC))
-            else:
-                proc.monitored_by[ref] = (watcher, obj)
             return ref
         if self.runtime.in_loop_thread:
             raise RuntimeError("remote monitors are set up from user threads")
-        self.runtime.run(self._monitor_remote(watcher, node, obj, proc_id, ref))
+        try:
+            self.runtime.run(self._monitor_remote(watcher, node, obj, proc_id, ref),
+                             timeout=3 * self.setup_time)
+        except TimeoutError:
+            self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
         return ref
 
     async def _monitor_remote(self, watcher, node, obj, proc_id, ref) -> None:
@@ -295,7 +318,9 @@ class LocalNode(Peers):
         conn.out_monitors[ref] = (watcher, obj)
         conn.send_frame(control.monitor_frame(watcher, proc_id, ref))
 
-    def demonitor(self, ref: Reference, watcher: Pid | None = None) -> None:
+    def demonitor(self, ref: Reference, watcher: Pid | None = None,
+                  wait: bool = False) -> None:
+        """Stop watching. With wait=True, return only once no DOWN can come any more."""
         def work():
             for proc in list(self.processes.values()):
                 if proc.monitored_by.pop(ref, None) is not None:
@@ -307,7 +332,12 @@ class LocalNode(Peers):
                     target = obj[0] if isinstance(obj, tuple) else obj
                     conn.send_frame(control.demonitor_frame(w, target, ref))
                     return
-        self.runtime.call_soon(work)
+        if wait and not self.runtime.in_loop_thread:
+            async def run_work():
+                work()
+            self.runtime.run(run_work())
+        else:
+            self.runtime.call_soon(work)
 
     def _split_target(self, target):
         """(node, the object a DOWN message names, what MONITOR_P names)."""
@@ -331,20 +361,27 @@ class LocalNode(Peers):
              label: str = "call") -> Any:
         me = self.current_process()
         ref = self.monitor(me.pid, dest)
-        self.send(dest, (GEN_CALL, (me.pid, ref), request), sender=me.pid)
+        try:
+            self.send(dest, (GEN_CALL, (me.pid, ref), request), sender=me.pid)
+        except BadArg:
+            pass        # no such local name: the monitor's DOWN (noproc) is the answer
 
         def is_answer(m):
             return type(m) is tuple and (
                 (len(m) == 2 and m[0] == ref) or
                 (len(m) == 5 and m[0] == DOWN and m[1] == ref))
         ok, message = me.mailbox.take(timeout, is_answer)
-        self.demonitor(ref)
+        # Like gen:call's demonitor(Mref, [flush]): after this, neither a DOWN nor a
+        # late reply for this call is left in (or can still reach) the mailbox.
+        self.demonitor(ref, wait=True)
         if not ok:
             self._abandoned.add(ref)
+        while me.mailbox.take(0, is_answer)[0]:
+            pass
+        if not ok:
             raise CallTimeout(f"{label} to {describe(dest)} timed out after {timeout} s",
                               Atom("timeout"))
         if len(message) == 5:
-            # A late DOWN after a reply cannot happen: we took the first of the two.
             reason = message[4]
             if reason == NOPROC:
                 text = f"no process: nothing is registered as {describe(dest)}" \
@@ -427,15 +464,17 @@ class LocalNode(Peers):
     def exit_process(self, proc: Process, reason: Any = NORMAL) -> None:
         """A local process ended: tell its monitors and links (runs on the loop)."""
         def work():
-            if not proc.alive:
-                return
-            proc.alive = False
             with self._lock:
+                if not proc.alive:
+                    return
+                proc.alive = False
                 self.processes.pop((proc.pid.id, proc.pid.serial), None)
                 if proc.registered_name is not None:
                     self.registered.pop(proc.registered_name, None)
+                monitors, proc.monitored_by = dict(proc.monitored_by), {}
+                links, proc.links = set(proc.links), set()
             self.node_monitors.pop(proc.pid, None)
-            for ref, (watcher, obj) in proc.monitored_by.items():
+            for ref, (watcher, obj) in monitors.items():
                 if watcher.node == self.atom:
                     self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, reason))
                 else:
@@ -443,7 +482,7 @@ class LocalNode(Peers):
                     if conn is not None:
                         conn.send_frame(control.monitor_exit_frame(
                             obj, watcher, ref, reason, conn.payload_exits))
-            for linked in proc.links:
+            for linked in links:
                 if linked.node == self.atom:
                     other = self.local_process(linked)
                     if other is not None:
@@ -454,7 +493,6 @@ class LocalNode(Peers):
                     if conn is not None:
                         conn.send_frame(control.exit_frame(proc.pid, linked, reason,
                                                            conn.payload_exits))
-            proc.links.clear()
         self.runtime.call_soon(work)
 
     # --- helpers for the API -------------------------------------------------------------

@@ -69,7 +69,9 @@ class Peers:
             info = await asyncio.wait_for(
                 epmd.port_please(other.host, other.alive, self.epmd_port), self.setup_time)
             if marker.superseded or self._pending.get(node) is not marker:
-                return              # the peer's own attempt won; it resolves the waiters
+                # The peer's own attempt won; it resolves the waiters, or this timer does.
+                self.loop.call_later(self.setup_time, self._resolve, node, False)
+                return
             up = self.connections.get(node)
             if up is not None and up.up:
                 # The peer's attempt to us finished while we looked it up: use that one.
@@ -161,6 +163,12 @@ class Peers:
                 return
             log.debug("connection to %s failed: %s", conn.peer, failed.reason)
             self._resolve(conn.peer, False)
+        elif conn.peer is not None and self._pending.get(conn.peer) is None:
+            # We gave way to this peer's attempt (a crossed connect) and it failed:
+            # whoever waits for a connection to it gets False, not an endless wait.
+            up = self.connections.get(conn.peer)
+            if up is None or not up.up:
+                self._resolve(conn.peer, False)
 
     def connection_up(self, conn: Connection) -> bool:
         peer = conn.peer

@@ -40,28 +40,35 @@ class Mailbox:
              match: Callable[[Any], bool] | None = None) -> tuple[bool, Any]:
         """Remove and return the first (matching) message: (True, message) or (False, None)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            scanned = 0
-            while True:
+        scanned = 0
+        while True:
+            with self._cond:
                 items = self._items
                 if match is None:
                     if items:
                         return True, items.popleft()
+                    fresh = ()
                 else:
                     # Only look at messages not yet scanned, like the BEAM's save queue.
-                    for i in range(scanned, len(items)):
-                        if match(items[i]):
-                            message = items[i]
-                            del items[i]
-                            return True, message
-                    scanned = len(items)
-                if deadline is None:
-                    self._cond.wait()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return False, None
-                    self._cond.wait(left)
+                    fresh = [items[i] for i in range(scanned, len(items))]
+                if not fresh:
+                    if deadline is None:
+                        self._cond.wait()
+                    else:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            return False, None
+                        self._cond.wait(left)
+                    continue
+            # The user's match runs without the lock, so a slow one never holds up the
+            # runtime thread delivering messages. Only this thread takes from the
+            # mailbox, so the items it scanned stay where they are.
+            for offset, message in enumerate(fresh):
+                if match(message):
+                    with self._cond:
+                        del self._items[scanned + offset]
+                    return True, message
+            scanned += len(fresh)
 
     def drain(self) -> list:
         with self._cond:

@@ -23,7 +23,17 @@ GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
 CALL, CAST, BADRPC, EXIT = Atom("call"), Atom("cast"), Atom("badrpc"), Atom("EXIT")
 UNDEF = Atom("undef")
 
-_pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="clusterkit-rex")
+def _pool(node: "LocalNode") -> concurrent.futures.ThreadPoolExecutor:
+    """The node's own workers for rpc and erpc calls, made on first use.
+
+    Generous, because a call may block (or call back into this node): a handful of
+    slow calls must not starve every later one. LocalNode.stop shuts it down.
+    """
+    pool = getattr(node, "rex_pool", None)
+    if pool is None:
+        pool = node.rex_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=64, thread_name_prefix=f"clusterkit-rex-{node.name.alive}")
+    return pool
 
 
 def _erlang_module(node: "LocalNode"):
@@ -129,7 +139,7 @@ def spawn_request(node: "LocalNode", conn, ev) -> None:
         except Exception as exc:   # a result Erlang cannot receive
             outcome = (args[0], ERROR, (Atom("badarg"), str(exc)), [])
         node.exit_process(proc, outcome)
-    _pool.submit(run)
+    _pool(node).submit(run)
 
 
 def server(node: "LocalNode"):
@@ -147,12 +157,12 @@ def server(node: "LocalNode"):
                     node.reply(from_, result)
                 except Exception as exc:   # e.g. a result that cannot be encoded
                     node.reply(from_, (BADRPC, (EXIT, (Atom("badarg"), str(exc)))))
-            _pool.submit(run)
+            _pool(node).submit(run)
         elif (type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST
               and type(message[1]) is tuple and len(message[1]) >= 4
               and message[1][0] == CAST):
             _, module, function, args = message[1][:4]
-            _pool.submit(apply, node, module, function, list(args))
+            _pool(node).submit(apply, node, module, function, list(args))
         elif type(message) is tuple and len(message) == 2 and isinstance(message[0], Pid) \
                 and message[1] == Atom("features_request"):
             # OTP 23+ asks which rpc features we have; none beyond plain rex calls.
