@@ -522,10 +522,10 @@ class _Parser:
             parts.append(self.take().value)
         return "".join(parts)
 
-    def tuple_(self):
-        first = self.take()
+    def elements(self, close: str) -> tuple[list, list]:
+        """Comma-separated terms up to `close` (the opening bracket is already taken)."""
         values, locs = [], []
-        if not self.is_punct("}"):
+        if not self.is_punct(close):
             while True:
                 v, loc = self.term()
                 values.append(v)
@@ -533,31 +533,24 @@ class _Parser:
                 if self.is_punct(","):
                     self.take()
                     continue
-                if not self.is_punct("}"):
-                    self.fail("',' or '}'")
+                if close == "]" and self.is_punct("|"):
+                    raise ConfigError("improper lists [Head | Tail] are not supported in a "
+                                      "config file; write the elements as [A, B, C]",
+                                      self.path, self.tok.line, self.tok.col)
+                if not self.is_punct(close):
+                    self.fail(f"',' or '{close}'")
                 break
         self.take()
+        return values, locs
+
+    def tuple_(self):
+        first = self.take()
+        values, locs = self.elements("}")
         return tuple(values), self.loc(first, locs)
 
     def list_(self):
         first = self.take()
-        values, locs = [], []
-        if not self.is_punct("]"):
-            while True:
-                v, loc = self.term()
-                values.append(v)
-                locs.append(loc)
-                if self.is_punct(","):
-                    self.take()
-                    continue
-                if self.is_punct("|"):
-                    raise ConfigError("improper lists [Head | Tail] are not supported in a "
-                                      "config file; write the elements as [A, B, C]",
-                                      self.path, self.tok.line, self.tok.col)
-                if not self.is_punct("]"):
-                    self.fail("',' or ']'")
-                break
-        self.take()
+        values, locs = self.elements("]")
         return values, self.loc(first, locs)
 
     def map_(self):
