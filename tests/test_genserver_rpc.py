@@ -112,3 +112,38 @@ def test_malformed_calls_do_not_crash_the_server(pair):
     a.run("ck.send(('PingPong', 'b@127.0.0.1'), (Atom('$gen_cast'),))")
     assert a.eval("GenServer.call(('PingPong', 'b@127.0.0.1'), 'ping')") == "pong"
     assert b.eval("ck.whereis('PingPong') is not None") is True
+
+
+
+@requires_erlang
+def test_exit_signals_from_erlang(procs, real_epmd):
+    """exit/2 from a real Erlang node: a trapping server sees {'EXIT', From, Reason};
+    `kill` stops it all the same; a normal exit does not stop a non-trapping server."""
+    py = PyNode(procs, "py@127.0.0.1")
+    py.run(PINGPONG)
+    py.run("class Trapper(GenServer):\n"
+           "    trap_exit = True\n"
+           "    def handle_info(self, message, state):\n"
+           "        print('got', message[0], message[2])\n"
+           "        return ('noreply', state)\n"
+           "GenServer.start(Trapper, None, name='Trapper')")
+    erl = ErlNode(procs, "e@127.0.0.1")
+
+    def exit_from_erl(name, reason):
+        pid = py.eval(f"ck.whereis({name!r})")
+        erl.eval(f"exit(binary_to_term(base64:decode(<<\"{_b64(pid)}\">>)), {reason}), ok.")
+
+    exit_from_erl("PingPong", "normal")
+    exit_from_erl("Trapper", "custom")
+    py.wait_log("got EXIT custom")
+    assert py.eval("GenServer.call('PingPong', 'ping')") == "pong"
+    exit_from_erl("Trapper", "kill")
+    wait_for(lambda: py.eval("ck.whereis('Trapper')") is None, what="kill to stop it")
+    exit_from_erl("PingPong", "shutdown")
+    wait_for(lambda: py.eval("ck.whereis('PingPong')") is None, what="shutdown to stop it")
+
+
+def _b64(term):
+    import base64
+    from clusterkit import etf
+    return base64.b64encode(etf.encode(term)).decode()

@@ -25,6 +25,7 @@ SHUTDOWN, KILL, EXIT = Atom("shutdown"), Atom("kill"), Atom("EXIT")
 class _ExitSignal:
     sender: Pid
     reason: Any
+    exit2: bool = False     # sent with exit/2; only then is `kill` untrappable
 
 
 def _as_reason(reason: Any) -> Any:
@@ -144,7 +145,8 @@ def _start(module, init_arg, name, timeout):
             node.exit_process(proc)
             return (ERROR, (Atom("already_started"), existing))
         node.register(name, proc.pid)
-    proc.on_exit_signal = lambda sender, reason: proc.mailbox.put(_ExitSignal(sender, reason))
+    proc.on_exit_signal = lambda sender, reason, exit2=False: proc.mailbox.put(
+        _ExitSignal(sender, reason, exit2))
     proc.genserver = True
     started = threading.Event()
     outcome: list = []
@@ -204,7 +206,7 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
                 reason = message.reason
                 break
             if kind is _ExitSignal:
-                if message.reason == KILL:
+                if message.reason == KILL and message.exit2:
                     reason = Atom("killed")
                     break
                 if not server.trap_exit:

@@ -66,7 +66,7 @@ def dispatch(node: "LocalNode", conn: "Connection", ev: Any) -> None:
         proc = node.local_process(ev.to)
         if proc is not None:
             proc.links.discard(ev.sender)
-            node._exit_signal(proc, ev.sender, ev.reason)
+            node._exit_signal(proc, ev.sender, ev.reason, ev.exit2)
     elif kind is control.SpawnRequest:
         from . import rex
         rex.spawn_request(node, conn, ev)

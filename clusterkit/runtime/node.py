@@ -452,10 +452,12 @@ class LocalNode(Peers):
     def dispatch(self, conn: Connection, ev: Any) -> None:
         inbound.dispatch(self, conn, ev)
 
-    def _exit_signal(self, proc: Process, sender: Pid, reason: Any) -> None:
+    def _exit_signal(self, proc: Process, sender: Pid, reason: Any,
+                     exit2: bool = False) -> None:
+        """An exit signal: from a broken link, or sent on purpose (exit/2) when exit2."""
         hook = getattr(proc, "on_exit_signal", None)
         if hook is not None:
-            hook(sender, reason)
+            hook(sender, reason, exit2)
         else:
             # Shell processes cannot be killed from outside: they trap exits.
             self.deliver_local(proc, (EXIT, sender, reason))
