@@ -74,6 +74,7 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
                                "call ck.stop() before starting another")
         settings: dict[str, Any] = {}
         if config is not None:
+            # Imported only when used: the parser is not needed for most starts.
             from . import config as config_mod
             settings = config_mod.kernel_settings(config)
         node_name = parse_local(name, longnames)
@@ -95,7 +96,6 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
         n.start()
         _node = n
     if settings:
-        from . import config as config_mod
         try:
             config_mod.sync_nodes(n, settings)
         except config_mod.SyncNodesError:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import requires_erlang
+from conftest import requires_erlang, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -181,13 +181,17 @@ def test_ctrl_c_stops_every_process(tmp_path):
             if "round_trip ..." in line:
                 break
         assert port is not None, "".join(lines)
-        time.sleep(1.0)                       # the nodes are starting now
+        # interrupt once the figure's nodes are up, so there is something to clean up
+        wait_for(lambda: len(_processes_using_epmd_port(port)) >= 2, timeout=30,
+                 what="the benchmark's nodes to start (beside its epmd)")
         os.kill(bench.pid, signal.SIGINT)
         _out, err = bench.communicate(timeout=60)
         assert bench.returncode == 130, err.decode(errors="replace")[-3000:]
-        deadline = time.monotonic() + 10
-        while _processes_using_epmd_port(port) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        try:
+            wait_for(lambda: not _processes_using_epmd_port(port), timeout=10,
+                     what="every process to stop")
+        except AssertionError:
+            pass                              # the assertion below says which ones
         assert _describe(_processes_using_epmd_port(port)) == []
     finally:
         if bench.poll() is None:

@@ -195,7 +195,7 @@ def test_console_starts_nodes_runs_shells_and_draws_the_cluster(clusterkit_epmd,
         shell_b._handle_custom_msg({"type": "submit", "code": "import time; "
                                     "print('sleeping', flush=True); time.sleep(60)"}, [])
         wait_for(lambda: shell_b.busy and any("sleeping" in o.text
-                                              for o in lab.nodes[B].history),
+                                              for o in lab.nodes[B].unseen),
                  timeout=10, what="b's shell to run the command")
         shell_b._handle_custom_msg({"type": "interrupt"}, [])
         wait_for(lambda: "KeyboardInterrupt" in en.transcript("b") and not shell_b.busy,

@@ -10,7 +10,6 @@ import struct
 
 _U32 = struct.Struct(">I")
 
-TICK = b""                      # what a tick frame decodes to
 TICK_FRAME = b"\x00\x00\x00\x00"
 PASS_THROUGH = 112              # 'p'
 
@@ -51,7 +50,3 @@ class FrameDecoder:
         if pos:
             del buf[:pos]
         return frames
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)

@@ -78,8 +78,8 @@ class NodeKernel:
     client: Any
     state: str = "starting"             # running, stopped, killed, frozen, dead
     backlog: list[Output] = field(default_factory=list)
-    history: list[Output] = field(default_factory=list)   # everything, for waiting
-    mark: int = 0            # `await_output` looks at history from here on
+    # output since the node's last run or wait, for `await_output` to look through
+    unseen: list[Output] = field(default_factory=list)
     _requests: dict = field(default_factory=dict)         # msg_id -> _Request
     _reader: asyncio.Task | None = None
     _changed: asyncio.Event | None = None
@@ -301,7 +301,7 @@ class Lab:
             backlog = []
         else:
             backlog, node.backlog = node.backlog, []
-        node.mark = len(node.history)
+        node.unseen.clear()
         future = asyncio.get_running_loop().create_future()
         outputs: list[Output] = []
         msg_id = node.client.execute(code, store_history=True, allow_stdin=False)
@@ -349,7 +349,7 @@ class Lab:
             return
         if item is None:
             return
-        node.history.append(item)
+        node.unseen.append(item)
         if request is not None:
             request.outputs.append(item)
         else:
@@ -371,14 +371,14 @@ class Lab:
         """Wait until the node prints a line containing `fragment`; returns that line."""
         node = self.node(name)
         deadline = time.monotonic() + timeout
-        seen = node.mark        # only what came since the node's last run or wait
+        seen = 0
         while True:
-            for i, item in enumerate(node.history[seen:], start=seen):
+            for i, item in enumerate(node.unseen[seen:], start=seen):
                 for line in _ANSI.sub("", item.text).splitlines():
                     if fragment in line:
-                        node.mark = i + 1
+                        del node.unseen[:i + 1]
                         return line
-            seen = len(node.history)
+            seen = len(node.unseen)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise LabError(f"{node.name} did not print {fragment!r} within {timeout} s")

@@ -182,9 +182,9 @@ class Connection(asyncio.Protocol):
                 self._abort(str(exc))
                 break
             kind = type(event)
-            if (kind is control.Send or kind is control.RegSend) and not node._abandoned:
+            if kind is control.Send or kind is control.RegSend:
                 proc = inbound.recipient(node, event)
-                if proc is None:
+                if proc is None or node.is_late_reply(event.message):
                     continue
                 if proc.handler is None:
                     if proc is not batch_proc:

@@ -20,11 +20,7 @@ def recipient(node: "LocalNode", ev: Any):
     """The local process a Send or RegSend is for, or None (a missing name is logged)."""
     if type(ev) is control.Send:
         return node.local_process(ev.to) if isinstance(ev.to, Pid) else None
-    proc = node.registered.get(ev.to_name)
-    if proc is None:
-        log.warning("message from %s to %s dropped: no process is registered as %s "
-                    "on %s", ev.sender, ev.to_name, ev.to_name, node.atom)
-    return proc
+    return node.registered_or_log(ev.to_name, ev.sender)
 
 
 def dispatch(node: "LocalNode", conn: "Connection", ev: Any) -> None:

@@ -84,7 +84,8 @@ class LocalNode(Peers):
         self._ref_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._thread_procs = threading.local()
-        self._abandoned: set = set()
+        # refs of calls that timed out, oldest first (bounded: most never get a reply)
+        self._abandoned: dict = {}
         self._server: asyncio.base_events.Server | None = None
         self._registration = None
         self.alive = False
@@ -184,9 +185,6 @@ class LocalNode(Peers):
             return self.processes.get((target.id, target.serial))
         return self.registered.get(Atom(target))
 
-    def is_local(self, node: Any) -> bool:
-        return Atom(node) == self.atom
-
     # --- registration ---------------------------------------------------------------
     def register(self, name: str, pid: Pid) -> None:
         name = Atom(name)
@@ -214,10 +212,16 @@ class LocalNode(Peers):
         return proc.pid if proc else None
 
     # --- sending ----------------------------------------------------------------------
-    def deliver_local(self, proc: Process, message: Any) -> None:
+    def is_late_reply(self, message: Any) -> bool:
+        """A reply whose call already gave up (timed out): dropped, as Erlang's aliases do."""
         if self._abandoned and type(message) is tuple and len(message) == 2 \
                 and message[0] in self._abandoned:
-            self._abandoned.discard(message[0])   # a reply that came after its call gave up
+            del self._abandoned[message[0]]
+            return True
+        return False
+
+    def deliver_local(self, proc: Process, message: Any) -> None:
+        if self.is_late_reply(message):
             return
         if proc.handler is not None:
             self.runtime.call_soon(proc.deliver, message)
@@ -232,17 +236,17 @@ class LocalNode(Peers):
                 if proc is not None:
                     self.deliver_local(proc, message)
                 return message
-            self.send_remote(dest.node, lambda: control.send_frame(dest, message))
+            self.send_remote(dest.node, control.send_frame(dest, message))
             return message
         if isinstance(dest, tuple) and len(dest) == 2:
             name, node = Atom(dest[0]), Atom(dest[1])
+            sender = sender or self.current_process().pid
             if node == self.atom:
-                proc = self.registered.get(name)
+                proc = self.registered_or_log(name, sender)
                 if proc is not None:
                     self.deliver_local(proc, message)
                 return message
-            sender = sender or self.current_process().pid
-            self.send_remote(node, lambda: control.reg_send_frame(sender, name, message))
+            self.send_remote(node, control.reg_send_frame(sender, name, message))
             return message
         if isinstance(dest, str):
             proc = self.registered.get(Atom(dest))
@@ -254,8 +258,17 @@ class LocalNode(Peers):
         raise BadArg(f"cannot send to {dest!r}: give a pid, a registered name or "
                      "a (name, node) tuple")
 
-    def send_remote(self, node: Atom, make_frame: Callable[[], bytes]) -> None:
-        body = make_frame()          # encode on the caller's thread, so errors surface there
+    def registered_or_log(self, name: Atom, sender: Any) -> Process | None:
+        """The process registered as `name`; if none, say so: a message is never lost
+        without a word (Erlang drops it silently)."""
+        proc = self.registered.get(name)
+        if proc is None:
+            log.warning("message from %s to %s dropped: no process is registered as %s "
+                        "on %s", sender, name, name, self.atom)
+        return proc
+
+    def send_remote(self, node: Atom, body: bytes) -> None:
+        """Send an encoded frame (encoded by the caller, so errors surface there)."""
         conn = self.connections.get(node)
         if conn is not None and conn.up:
             if self.runtime.in_loop_thread:
@@ -361,10 +374,10 @@ class LocalNode(Peers):
              label: str = "call") -> Any:
         me = self.current_process()
         ref = self.monitor(me.pid, dest)
-        try:
+        node, _obj, proc_id = self._split_target(dest)
+        if node != self.atom or self.local_process(proc_id) is not None:
             self.send(dest, (GEN_CALL, (me.pid, ref), request), sender=me.pid)
-        except BadArg:
-            pass        # no such local name: the monitor's DOWN (noproc) is the answer
+        # else: nothing local by that name; the monitor's DOWN (noproc) is the answer
 
         def is_answer(m):
             return type(m) is tuple and (
@@ -375,7 +388,9 @@ class LocalNode(Peers):
         # late reply for this call is left in (or can still reach) the mailbox.
         self.demonitor(ref, wait=True)
         if not ok:
-            self._abandoned.add(ref)
+            self._abandoned[ref] = None
+            if len(self._abandoned) > 1024:
+                del self._abandoned[next(iter(self._abandoned))]
         while me.mailbox.take(0, is_answer)[0]:
             pass
         if not ok:
