@@ -9,7 +9,6 @@ from conftest import requires_erlang, wait_for
 from nodes import ErlNode, PyNode
 
 
-
 def names(nodes):
     return sorted(str(n) for n in nodes)
 
@@ -20,6 +19,10 @@ def py_list(node):
 
 def erl_list(node):
     return names(node.eval("nodes()."))
+
+
+def synced(node, peer):
+    return node.eval(f"'{peer}' in ck.node().global_state.synced")
 
 
 def test_three_clusterkit_nodes_make_a_full_mesh(procs, clusterkit_epmd):
@@ -56,7 +59,9 @@ def test_connect_all_false_keeps_the_mesh_partial(procs, clusterkit_epmd):
     # b and c run global with each other; a does not run it at all, so nobody
     # introduces a and c to each other.
     wait_for(lambda: py_list(b) == ["a@127.0.0.1", "c@127.0.0.1"], what="b to see a and c")
-    c.eval("import time; time.sleep(2)")
+    # Once b and c have finished their global exchange, any introduction would be made.
+    wait_for(lambda: synced(b, "c@127.0.0.1") and synced(c, "b@127.0.0.1"),
+             what="b and c to finish their global exchange")
     assert py_list(a) == ["b@127.0.0.1"]
     assert py_list(c) == ["b@127.0.0.1"]
 
@@ -68,7 +73,12 @@ def test_a_hidden_node_causes_no_transitive_connections(procs, clusterkit_epmd):
     assert a.eval("Node.connect('b@127.0.0.1')") is True
     wait_for(lambda: py_list(b) == ["a@127.0.0.1"], what="b to see a")
     assert h.eval("Node.connect('b@127.0.0.1')") is True
-    h.eval("import time; time.sleep(2)")
+    wait_for(lambda: names(b.eval("Node.list('hidden')")) == ["h@127.0.0.1"],
+             what="b to see h")
+    # b has handled h's nodeup (its hook runs before the next call on b's loop) and
+    # started no global exchange with it: nobody can introduce h to a.
+    assert b.eval("'h@127.0.0.1' in ck.node().global_state.sessions") is False
+    assert b.eval("'h@127.0.0.1' in ck.node().global_state.known") is False
     assert names(h.eval("Node.list('connected')")) == ["b@127.0.0.1"]
     assert names(a.eval("Node.list('connected')")) == ["b@127.0.0.1"]
     assert names(b.eval("Node.list('hidden')")) == ["h@127.0.0.1"]
@@ -130,7 +140,10 @@ def test_erlang_connect_all_false_is_respected(procs, real_epmd):
     e1, e2 = ErlNode(procs, "e1@127.0.0.1"), ErlNode(procs, "e2@127.0.0.1")
     assert e1.eval("net_kernel:connect_node('p@127.0.0.1').") is True
     assert e2.eval("net_kernel:connect_node('p@127.0.0.1').") is True
-    p.eval("import time; time.sleep(2)")
+    # Both erl nodes have asked p for a global exchange; p, with connect_all=False,
+    # keeps the requests unanswered, so it introduces neither to the other.
+    wait_for(lambda: p.eval("sorted(map(str, ck.node().global_state.pre_connect))")
+             == ["e1@127.0.0.1", "e2@127.0.0.1"], what="both erl nodes to ask p")
     assert erl_list(e1) == ["p@127.0.0.1"]
     assert erl_list(e2) == ["p@127.0.0.1"]
     assert py_list(p) == ["e1@127.0.0.1", "e2@127.0.0.1"]
