@@ -4,19 +4,20 @@
     ck.start("a@127.0.0.1", cookie="secret_token")
     ck.Node.ping("b@127.0.0.1")      # Atom('pong')
 """
-from .api import (Node, NotAlive, demonitor, flush, monitor, net_adm, net_kernel, node,
-                  receive, register, rpc, self, send, start, stop, unregister, whereis)
+from .api import (Node, NotAlive, demonitor, flush, link, monitor, net_adm, net_kernel, node,
+                  receive, register, rpc, self, send, spawn, spawn_link, start, stop,
+                  unregister, whereis)
 from .etf import Atom, ETFError, ImproperList, Opaque, Pid, Port, Reference
 from .names import InvalidNodeName
 from .runtime.genserver import GenServer
-from .runtime.node import BadArg, CallError, CallTimeout
-from .runtime.process import ReceiveTimeout
+from .runtime.errors import BadArg, CallError, CallTimeout, ProcessExit, ReceiveTimeout
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Atom", "BadArg", "CallError", "CallTimeout", "ETFError", "GenServer", "ImproperList",
-    "InvalidNodeName", "Node", "NotAlive", "Opaque", "Pid", "Port", "ReceiveTimeout",
-    "Reference", "demonitor", "flush", "monitor", "net_adm", "net_kernel", "node", "receive",
-    "register", "rpc", "self", "send", "start", "stop", "unregister", "whereis",
+    "InvalidNodeName", "Node", "NotAlive", "Opaque", "Pid", "Port", "ProcessExit",
+    "ReceiveTimeout", "Reference", "demonitor", "flush", "link", "monitor", "net_adm",
+    "net_kernel", "node", "receive", "register", "rpc", "self", "send", "spawn",
+    "spawn_link", "start", "stop", "unregister", "whereis",
 ]

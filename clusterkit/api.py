@@ -14,18 +14,15 @@ from typing import Any
 from . import cookie as cookie_file
 from .etf import Atom, Pid
 from .names import parse_local, parse_remote
-from .runtime.node import BadArg, LocalNode
-from .runtime import rex
+from .runtime import current, rex
+from .runtime.errors import BadArg, CallError, NotAlive
+from .runtime.node import LocalNode
 
 log = logging.getLogger("clusterkit")
 
 _node: LocalNode | None = None
 _lock = threading.Lock()
 NONODE = Atom("nonode@nohost")
-
-
-class NotAlive(RuntimeError):
-    """Distribution is not started in this process: call ck.start(...) first."""
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -54,17 +51,15 @@ def _setup_logging() -> None:
 
 
 def node() -> LocalNode:
-    if _node is None or not _node.alive:
-        raise NotAlive("this Python process is not a node yet: call "
-                       "ck.start('a@127.0.0.1', cookie='...') first")
-    return _node
+    """This process's node (the calling thread's, when a test runs two in one process)."""
+    return current.node()
 
 
 def start(name: str, cookie: str | None = None, *, hidden: bool = False,
           longnames: bool | None = None, net_ticktime: float | None = None,
           port_range: tuple[int, int] | None = None, epmd_port: int | None = None,
           listen_address: str = "0.0.0.0", connect_all: bool | None = None,
-          config: str | None = None) -> Atom:
+          dist_buf_busy_limit: int | None = None, config: str | None = None) -> Atom:
     """Start distribution here, like `iex --sname a --cookie secret` (or `--name`)."""
     global _node
     _setup_logging()
@@ -90,11 +85,18 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
             port_range = (lo, settings.get("inet_dist_listen_max", lo) if lo else 0)
         if connect_all is None:
             connect_all = settings.get("connect_all", True)
+        extra = {}
+        busy = dist_buf_busy_limit or settings.get("dist_buf_busy_limit")
+        if busy is not None:
+            # Erlang's +zdbbl is in kilobytes; sys.config has no such key, so both come
+            # here in bytes.
+            extra["dist_buf_busy_limit"] = int(busy)
         n = LocalNode(node_name, str(cookie), hidden=hidden, net_ticktime=net_ticktime,
                       epmd_port=epmd_port, port_range=port_range,
-                      listen_address=listen_address, connect_all=connect_all)
+                      listen_address=listen_address, connect_all=connect_all, **extra)
         n.start()
         _node = n
+        current.set_default(n)
     if settings:
         try:
             config_mod.sync_nodes(n, settings)
@@ -119,8 +121,30 @@ def self() -> Pid:
 
 
 def send(dest: Any, message: Any) -> Any:
-    """send(dest, message): dest is a pid, a registered name or a (name, node) tuple."""
+    """send(dest, message): dest is a pid, a registered name or a (name, node) tuple.
+
+    To another node, this waits while that connection has more than its busy limit
+    (dist_buf_busy_limit, 1 MiB) waiting to go out, as an Erlang sender is suspended;
+    if the connection goes down meanwhile, it returns and the message is dropped."""
     return node().send(dest, message)
+
+
+def spawn(fn, *args) -> Pid:
+    """Run fn(*args) in a new process with a thread of its own; returns its pid.
+    The process ends when fn returns (reason normal) or raises (the error is the reason)."""
+    return node().spawn(fn, args)
+
+
+def spawn_link(fn, *args) -> Pid:
+    """spawn, linked to the calling process: if either ends abnormally, the other gets an
+    exit signal (a cell's shell process receives it as an ('EXIT', pid, reason) message)."""
+    return node().spawn(fn, args, link=True)
+
+
+def link(pid: Pid) -> bool:
+    """Link the calling process with `pid`, on this node or another."""
+    node().link(pid)
+    return True
 
 
 _NO_DEFAULT = object()
@@ -175,11 +199,15 @@ class Node:
 
     @staticmethod
     def self() -> Atom:
-        return _node.atom if _node is not None and _node.alive else NONODE
+        return node().atom if Node.alive() else NONODE
 
     @staticmethod
     def alive() -> bool:
-        return _node is not None and _node.alive
+        try:
+            current.node()
+        except NotAlive:
+            return False
+        return True
 
     @staticmethod
     def list(kind: str = "visible") -> list[Atom]:
@@ -209,9 +237,9 @@ class Node:
         """Node.set_cookie(cookie) or Node.set_cookie(node, cookie)."""
         n = node()
         if len(args) == 1:
-            n.cookie = str(args[0])
+            n.set_cookie(str(args[0]))
         elif len(args) == 2:
-            n.cookies[Atom(args[0])] = str(args[1])
+            n.set_cookie(str(args[1]), Atom(args[0]))
         else:
             raise TypeError("Node.set_cookie(cookie) or Node.set_cookie(node, cookie)")
         return True
@@ -247,7 +275,6 @@ class net_adm:  # noqa: N801 - Erlang's module name
             return Atom("pong")
         if not _connect(n, target):
             return Atom("pang")
-        from .runtime.node import CallError
         try:
             reply = n.call((Atom("net_kernel"), target), (Atom("is_auth"), n.atom),
                            timeout=max(n.net_ticktime, 10), label="net_adm.ping")

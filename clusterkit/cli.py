@@ -26,6 +26,8 @@ def _add_node_options(p: argparse.ArgumentParser) -> None:
 
 def _start_node(args) -> str:
     import clusterkit as ck
+    from clusterkit.runtime.loop import tune_switch_interval
+    tune_switch_interval()      # this process exists to be a node (see loop.py)
     name = args.sname or args.name
     return ck.start(name, cookie=args.cookie, hidden=args.hidden,
                     longnames=bool(args.name), net_ticktime=args.net_ticktime,

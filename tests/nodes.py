@@ -19,6 +19,8 @@ PY_AGENT = r"""
 import json, sys, traceback
 import clusterkit as ck
 from clusterkit import *
+from clusterkit.runtime.loop import tune_switch_interval
+tune_switch_interval()
 ns = {"ck": ck, **{n: getattr(ck, n) for n in ck.__all__}}
 print("@@READY", flush=True)
 for line in sys.stdin:

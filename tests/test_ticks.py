@@ -9,7 +9,7 @@ from nodes import ErlNode, PyNode
 
 
 def _reads(node, peer):
-    return node.eval(f"ck.node().connections[Atom('{peer}')]._reads")
+    return node.eval(f"ck.node().connections[Atom('{peer}')].reads")
 
 
 def test_frozen_python_peer_is_dropped(procs, clusterkit_epmd):

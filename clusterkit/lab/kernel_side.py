@@ -23,6 +23,8 @@ def _watch_lab(lab_pid: int) -> None:
 
 def boot(settings: dict) -> None:
     import clusterkit as ck
+    from clusterkit.runtime.loop import tune_switch_interval
+    tune_switch_interval()      # this kernel exists to be a node (see loop.py)
     lab_pid = int(settings["lab_pid"])
     threading.Thread(target=_watch_lab, args=(lab_pid,), name="clusterkit-lab-watchdog",
                      daemon=True).start()

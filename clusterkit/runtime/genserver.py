@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..etf import Atom, Pid
+from . import current
+from .atoms import (ERROR, EXIT, GEN_CAST, KILL, KILLED, NORMAL, OK, SHUTDOWN, TIMEOUT,
+                    gen_call)
 from .process import Process
 
 log = logging.getLogger("clusterkit")
-
-GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
-OK, ERROR, NORMAL, TIMEOUT = Atom("ok"), Atom("error"), Atom("normal"), Atom("timeout")
-SHUTDOWN, KILL, EXIT = Atom("shutdown"), Atom("kill"), Atom("EXIT")
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,7 @@ class BadReturn(RuntimeError):
 
 
 def _node():
-    from .. import api
-    return api.node()
+    return current.node()
 
 
 class GenServer:
@@ -115,13 +113,6 @@ class GenServer:
         return _node().whereis(name)
 
 
-def shutdown_all(node) -> None:
-    """The node stops: every server gets a stop with reason :shutdown (and terminates)."""
-    for proc in list(node.processes.values()):
-        if getattr(proc, "genserver", False) and proc.alive:
-            proc.mailbox.put(_Stop(SHUTDOWN))
-
-
 def _dest(server):
     if isinstance(server, tuple) and len(server) == 2:
         return (Atom(str(server[0])), Atom(str(server[1])))
@@ -138,16 +129,22 @@ def _start(module, init_arg, name, timeout):
         instance = module()
     else:
         raise TypeError(f"GenServer.start takes a GenServer subclass, not {module!r}")
-    proc = node.spawn_process(label=type(instance).__name__)
+    # Exit signals and the node's stop go to the server's own loop, through its mailbox.
+    # (`proc` is bound below, before either can be called.)
+    def on_exit_signal(sender, reason, exit2=False):
+        proc.mailbox.put(_ExitSignal(sender, reason, exit2))
+
+    def on_node_stop():
+        proc.mailbox.put(_Stop(SHUTDOWN))   # terminates with reason :shutdown
+
+    proc = node.spawn_process(label=type(instance).__name__,
+                              on_exit_signal=on_exit_signal, on_node_stop=on_node_stop)
     if name is not None:
         existing = node.whereis(name)
         if existing is not None:
             node.exit_process(proc)
             return (ERROR, (Atom("already_started"), existing))
         node.register(name, proc.pid)
-    proc.on_exit_signal = lambda sender, reason, exit2=False: proc.mailbox.put(
-        _ExitSignal(sender, reason, exit2))
-    proc.genserver = True
     started = threading.Event()
     outcome: list = []
     thread = threading.Thread(target=_run, args=(node, proc, instance, init_arg, started,
@@ -207,7 +204,7 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
                 break
             if kind is _ExitSignal:
                 if message.reason == KILL and message.exit2:
-                    reason = Atom("killed")
+                    reason = KILLED
                     break
                 if not server.trap_exit:
                     if message.reason == NORMAL:
@@ -215,9 +212,9 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
                     reason = message.reason
                     break
                 message = (EXIT, message.sender, message.reason)
-            if kind is tuple and len(message) == 3 and message[0] == GEN_CALL \
-                    and _is_from(message[1]):
-                from_, request = message[1], message[2]
+            call = gen_call(message) if kind is tuple else None
+            if call is not None:
+                from_, request = call
                 result = server.handle_call(request, from_, state)
                 if type(result) is tuple and result[:1] == ("reply",) and len(result) in (3, 4):
                     node.reply(from_, result[1])
@@ -248,11 +245,6 @@ def _run(node, proc: Process, server: GenServer, init_arg, started, outcome):
     except Exception as exc:
         log.error("** GenServer %s failed in terminate: %r", label, exc)
     node.exit_process(proc, reason)
-
-
-def _is_from(from_) -> bool:
-    """A well-formed gen_server `From`: {Pid, Tag}. Anything else is not a call."""
-    return type(from_) is tuple and len(from_) == 2 and isinstance(from_[0], Pid)
 
 
 def _seconds(timeout):

@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..etf import Atom, Pid, freeze
+from .atoms import GEN_CAST, gen_call, gen_cast
 
 if TYPE_CHECKING:
     from .node import LocalNode
@@ -84,7 +85,6 @@ log = logging.getLogger("clusterkit")
 VSN = 8
 GLOBAL = Atom("global")
 SERVER = Atom("global_name_server")
-GEN_CAST, GEN_CALL = Atom("$gen_cast"), Atom("$gen_call")
 INIT_CONNECT, INIT_CONNECT_ACK = Atom("init_connect"), Atom("init_connect_ack")
 CANCEL_CONNECT, LOCKER = Atom("cancel_connect"), Atom("locker")
 LOCK_SET, EXCHANGE, RESOLVED = Atom("lock_set"), Atom("exchange"), Atom("resolved")
@@ -200,11 +200,12 @@ class Global:
 
     # --- messages to global_name_server -------------------------------------------------
     def handle(self, message: Any) -> None:
-        if type(message) is tuple and len(message) == 2 and message[0] == GEN_CAST:
-            self._handle_cast(message[1])
-        elif (type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL
-              and type(message[1]) is tuple and len(message[1]) == 2):
-            self._handle_call(message[1], message[2])
+        is_cast, cast = gen_cast(message)
+        call = None if is_cast else gen_call(message)
+        if is_cast:
+            self._handle_cast(cast)
+        elif call is not None:
+            self._handle_call(*call)
         elif _is(message, INIT_CONNECT_ACK, 4):
             _, peer, his_my, his_his = message
             s = self.sessions.get(peer)

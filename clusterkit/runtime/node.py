@@ -1,50 +1,38 @@
 """The local node: its name, listener, connections, processes, monitors and links.
 
 All state here is owned by the runtime loop thread. Methods that user threads call
-(`send`, `monitor`, `call`, ...) either touch thread-safe parts only (mailboxes) or
-hand the work to the loop.
+(`send`, `monitor`, `call`, ...) either touch thread-safe parts only (mailboxes, the
+connection's channel, the process table under `_lock`) or hand the work to the loop.
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import socket
 import threading
 from typing import Any, Callable
 
 from .. import epmd
 from ..dist import control
 from ..dist import handshake as hs
+from ..dist.framing import MAX_FRAME
 from ..etf import Atom, ImproperList, Pid, Reference, atom_text, encode
 from ..names import InvalidNodeName, NodeName
+from . import current, services
+from .atoms import (DOWN, EXIT, GEN_CALL, KILL, KILLED, NOCONNECTION, NODEDOWN, NOPROC,
+                    NORMAL, PROCESS)
+from .channel import DEFAULT_BUSY_LIMIT
 from .connection import Connection
-from . import inbound
-from .peers import Peers
+from .errors import BadArg, CallError, CallTimeout, ProcessExit, ReceiveTimeout
 from .loop import Runtime
-from .process import Process, ReceiveTimeout
+from .peers import Peers
+from .process import Process
 
 log = logging.getLogger("clusterkit")
 
-DOWN, PROCESS, EXIT = Atom("DOWN"), Atom("process"), Atom("EXIT")
-NOPROC, NOCONNECTION, NORMAL = Atom("noproc"), Atom("noconnection"), Atom("normal")
-GEN_CALL = Atom("$gen_call")
-NODEUP, NODEDOWN = Atom("nodeup"), Atom("nodedown")
-
-
-class BadArg(ValueError):
-    """Erlang's badarg: for example a send to a name that nothing is registered under."""
-
-
-class CallError(RuntimeError):
-    """A call (GenServer.call, ping, rpc) that got no reply: the reason says why."""
-
-    def __init__(self, message: str, reason: Any):
-        super().__init__(message)
-        self.reason = reason
-
-
-class CallTimeout(CallError, TimeoutError):
-    pass
+NodeHook = Callable[..., None]
 
 
 def describe(dest: Any) -> str:
@@ -53,11 +41,26 @@ def describe(dest: Any) -> str:
     return str(dest)
 
 
+class _ThreadExit:
+    """Kept in a thread's local storage: when the thread ends, CPython drops it, and the
+    thread's process ends with reason normal (monitors get DOWN, links get signals)."""
+
+    __slots__ = ("node", "proc")
+
+    def __init__(self, node: "LocalNode", proc: Process):
+        self.node, self.proc = node, proc
+
+    def __del__(self):
+        self.node.exit_process(self.proc, NORMAL)
+
+
 class LocalNode(Peers):
     def __init__(self, name: NodeName, cookie: str, *, hidden: bool = False,
                  net_ticktime: float = 60, epmd_port: int = 4369,
                  port_range: tuple[int, int] = (0, 0), listen_address: str = "0.0.0.0",
-                 connect_all: bool = True, setup_time: float = 7.0):
+                 connect_all: bool = True, setup_time: float = 7.0,
+                 dist_buf_busy_limit: int = DEFAULT_BUSY_LIMIT,
+                 max_message_size: int = MAX_FRAME):
         self.name = name
         self.atom = name.atom
         self.cookie = cookie
@@ -69,24 +72,31 @@ class LocalNode(Peers):
         self.listen_address = listen_address
         self.connect_all = connect_all
         self.setup_time = setup_time
+        self.dist_buf_busy_limit = dist_buf_busy_limit
+        self.max_message_size = max_message_size
         self.creation = 0
         self.port = 0
         self.runtime = Runtime(f"clusterkit-{name.alive}")
         self.loop = self.runtime.loop
+        # connections (loop-owned): up ones, and attempts in progress
         self.connections: dict[Atom, Connection] = {}
-        self._pending: dict[Atom, Connection] = {}
+        self._pending: dict[Atom, Any] = {}
         self._waiters: dict[Atom, asyncio.Future] = {}
+        # processes: the table is read from any thread, changed under _lock
         self.processes: dict[tuple[int, int], Process] = {}
         self.registered: dict[Atom, Process] = {}
-        self.node_monitors: dict[Pid, dict] = {}
-        self.single_node_monitors: dict[Atom, set[Pid]] = {}
-        self._ids = itertools.count(1)
-        self._ref_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._thread_procs = threading.local()
-        # refs of calls that timed out, oldest first (bounded: most never get a reply)
-        self._abandoned: dict = {}
-        self._server: asyncio.base_events.Server | None = None
+        self._ids = itertools.count(1)
+        self._ref_ids = itertools.count(1)
+        # node monitoring (loop-owned)
+        self.node_monitors: dict[Pid, dict] = {}
+        self.single_node_monitors: dict[Atom, set[Pid]] = {}
+        self._node_hooks: list[tuple[NodeHook | None, NodeHook | None]] = []
+        # services, made by services.start(): global's state and rex's worker pool
+        self.global_state = None
+        self.rex_pool = None
+        self._listener: socket.socket | None = None
         self._registration = None
         self.alive = False
 
@@ -106,20 +116,32 @@ class LocalNode(Peers):
         last_error = None
         for port in ports:
             try:
-                self._server = await self.loop.create_server(
-                    lambda: Connection(self, hs.Role.ACCEPTOR), self.listen_address, port)
+                self._listener = socket.create_server((self.listen_address, port),
+                                                      backlog=128)
                 break
             except OSError as exc:
                 last_error = exc
-        if self._server is None:
+        if self._listener is None:
             raise OSError(f"no free distribution port in {lo}..{hi}: {last_error}")
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._listener.setblocking(False)
+        self.port = self._listener.getsockname()[1]
         await self.loop.run_in_executor(None, epmd.ensure_running, self.epmd_port)
         self._registration = await epmd.register(
             self.name.alive, self.port, hidden=self.hidden, epmd_port=self.epmd_port)
         self.creation = self._registration.creation
-        from . import services
+        self.loop.add_reader(self._listener, self._accept)
         services.start(self)
+
+    def _accept(self) -> None:
+        for _ in range(64):                 # a burst of connects, then let others run
+            try:
+                sock, _addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("accepting a distribution connection failed: %s", exc)
+                return
+            Connection(self, hs.Role.ACCEPTOR).attach(sock)
 
     def stop(self) -> None:
         if not self.alive:
@@ -129,17 +151,21 @@ class LocalNode(Peers):
             self.runtime.run(self._stop(), 10)
         finally:
             self.runtime.stop()
+            if current.default() is self:
+                current.set_default(None)
 
     async def _stop(self) -> None:
         # Whoever waits for a connection gets False; servers get Elixir's :shutdown.
         for peer in list(self._waiters):
             self._resolve(peer, False)
-        from .genserver import shutdown_all
-        shutdown_all(self)
+        for proc in list(self.processes.values()):
+            if proc.on_node_stop is not None and proc.alive:
+                proc.on_node_stop()
         for conn in list(self.connections.values()) + list(self._pending.values()):
             conn.disconnect("shutdown")
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self.loop.remove_reader(self._listener)
+            self._listener.close()
         if self._registration is not None:
             await self._registration.close()
         await asyncio.sleep(0)
@@ -147,9 +173,35 @@ class LocalNode(Peers):
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        pool = getattr(self, "rex_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if self.rex_pool is not None:
+            self.rex_pool.shutdown(wait=False, cancel_futures=True)
+
+    @contextlib.contextmanager
+    def as_current(self):
+        """Within this block the calling thread means this node (tests with two nodes)."""
+        before = current.bound()
+        current.bind(self)
+        try:
+            yield self
+        finally:
+            current.bind(before)
+
+    # --- hooks for services -----------------------------------------------------------
+    def add_node_hook(self, on_up: NodeHook | None = None,
+                      on_down: NodeHook | None = None) -> None:
+        """Run on_up(peer, hidden) once a connection is up and on_down(peer, reason) once it
+        is gone, on the loop thread, after the node's own bookkeeping."""
+        self._node_hooks.append((on_up, on_down))
+
+    def run_node_hooks(self, up: bool, peer: Atom, detail: Any) -> None:
+        for on_up, on_down in list(self._node_hooks):
+            hook = on_up if up else on_down
+            if hook is None:
+                continue
+            try:
+                hook(peer, detail)
+            except Exception:
+                log.exception("a node%s hook failed for %s", "up" if up else "down", peer)
 
     # --- identifiers ----------------------------------------------------------------
     def new_pid(self) -> Pid:
@@ -161,22 +213,71 @@ class LocalNode(Peers):
         n = next(self._ref_ids)
         return Reference(self.atom, self.creation, (n & 0x3FFFF, (n >> 18) & 0xFFFFFFFF, 0))
 
-    def spawn_process(self, handler: Callable | None = None, label: str = "") -> Process:
-        proc = Process(self.new_pid(), handler, label)
+    # --- processes --------------------------------------------------------------------
+    def spawn_process(self, handler: Callable | None = None, label: str = "",
+                      **options) -> Process:
+        """A new process in the table. See Process for the kinds and options."""
+        proc = Process(self.new_pid(), handler, label, **options)
         with self._lock:
             self.processes[(proc.pid.id, proc.pid.serial)] = proc
         return proc
 
     def current_process(self) -> Process:
-        """The process of the calling thread, made on first use (a shell process)."""
+        """The process of the calling thread, made on first use (a shell process).
+        It ends when the thread ends."""
         proc = getattr(self._thread_procs, "proc", None)
         if proc is None or not proc.alive or proc.pid.node != self.atom:
             proc = self.spawn_process(label=threading.current_thread().name)
             self._thread_procs.proc = proc
+            self._thread_procs.exit = _ThreadExit(self, proc)
         return proc
 
     def bind_thread(self, proc: Process) -> None:
+        """The calling thread runs `proc` (a GenServer or spawned function)."""
         self._thread_procs.proc = proc
+        self._thread_procs.exit = None
+        current.bind(self)
+
+    def spawn(self, fn: Callable, args: tuple = (), link: bool = False) -> Pid:
+        """Erlang's spawn: run fn(*args) in a new process on a thread of its own. It ends
+        when fn returns (normal) or raises (the exception is its exit reason)."""
+        proc = self.spawn_process(label=getattr(fn, "__name__", "spawn"), trap_exit=False)
+        if link:
+            self._link_local(self.current_process(), proc)
+
+        def run():
+            self.bind_thread(proc)
+            reason: Any = NORMAL
+            try:
+                fn(*args)
+            except ProcessExit as exc:
+                reason = exc.reason
+            except Exception as exc:
+                reason = (Atom(type(exc).__name__), str(exc))
+                log.error("Error in process %r on node %s with exit value:\n%r",
+                          proc.pid, atom_text(self.atom), exc)
+            finally:
+                self.exit_process(proc, reason)
+        threading.Thread(target=run, name=f"process {proc.pid!r}", daemon=True).start()
+        return proc.pid
+
+    def link(self, pid: Pid) -> None:
+        """Link the calling process and `pid` (here or on another node)."""
+        me = self.current_process()
+        if pid.node == self.atom:
+            other = self.local_process(pid)
+            if other is None or not other.alive:
+                self.call_on_loop(self.exit_signal, me, pid, NOPROC)
+                return
+            self._link_local(me, other)
+            return
+        me.links.add(pid)
+        self.send_remote(pid.node, control.link_frame(me.pid, pid))
+
+    def _link_local(self, a: Process, b: Process) -> None:
+        with self._lock:
+            a.links.add(b.pid)
+            b.links.add(a.pid)
 
     def local_process(self, target: Any) -> Process | None:
         if isinstance(target, Pid):
@@ -185,12 +286,19 @@ class LocalNode(Peers):
             return self.processes.get((target.id, target.serial))
         return self.registered.get(Atom(target))
 
+    def call_on_loop(self, fn: Callable, *args) -> None:
+        """Run fn(*args) on the loop: now when already there, else as soon as it can."""
+        if self.runtime.in_loop_thread:
+            fn(*args)
+        else:
+            self.runtime.call_soon(fn, *args)
+
     # --- registration ---------------------------------------------------------------
     def register(self, name: str, pid: Pid) -> None:
         name = Atom(name)
         proc = self.local_process(pid)
         with self._lock:
-            if proc is None:
+            if proc is None or not proc.alive:
                 raise BadArg(f"cannot register {name}: {pid!r} is not a live local process")
             if name in self.registered:
                 raise BadArg(f"the name {name} is already registered to "
@@ -211,20 +319,22 @@ class LocalNode(Peers):
         proc = self.registered.get(Atom(name))
         return proc.pid if proc else None
 
-    # --- sending ----------------------------------------------------------------------
-    def is_late_reply(self, message: Any) -> bool:
-        """A reply whose call already gave up (timed out): dropped, as Erlang's aliases do."""
-        if self._abandoned and type(message) is tuple and len(message) == 2 \
-                and message[0] in self._abandoned:
-            del self._abandoned[message[0]]
-            return True
-        return False
+    def set_cookie(self, cookie: str, node: Atom | None = None) -> None:
+        """Set this node's cookie, or the one for `node`, on the loop that reads them."""
+        def work():
+            if node is None:
+                self.cookie = cookie
+            else:
+                self.cookies[Atom(node)] = cookie
+        if self.runtime.in_loop_thread:
+            work()
+        else:
+            self.runtime.run(_call(work), timeout=10)
 
+    # --- sending ----------------------------------------------------------------------
     def deliver_local(self, proc: Process, message: Any) -> None:
-        if self.is_late_reply(message):
-            return
         if proc.handler is not None:
-            self.runtime.call_soon(proc.deliver, message)
+            self.call_on_loop(proc.deliver, message)
         else:
             proc.deliver(message)
 
@@ -268,15 +378,19 @@ class LocalNode(Peers):
         return proc
 
     def send_remote(self, node: Atom, body: bytes) -> None:
-        """Send an encoded frame (encoded by the caller, so errors surface there)."""
+        """Send an encoded frame (encoded by the caller, so errors surface there).
+
+        From a user thread this blocks while the connection's outbox is past its busy
+        limit; on the loop it never blocks."""
         conn = self.connections.get(node)
+        in_loop = self.runtime.in_loop_thread
         if conn is not None and conn.up:
-            if self.runtime.in_loop_thread:
+            if in_loop:
                 conn.send_frame(body)
             else:
                 conn.send_frame_threadsafe(body)
             return
-        if self.runtime.in_loop_thread:
+        if in_loop:
             self.loop.create_task(self._connect_and_send(node, body))
             return
         try:
@@ -299,7 +413,9 @@ class LocalNode(Peers):
 
     # --- monitors -----------------------------------------------------------------------
     def monitor(self, watcher: Pid, target: Any) -> Reference:
-        """Watch a process; the watcher gets ('DOWN', ref, 'process', obj, reason)."""
+        """Watch a process; the watcher gets ('DOWN', ref, 'process', obj, reason).
+        From a user thread, a remote monitor is in place when this returns; from the
+        loop it is set up in the background (its DOWN comes later either way)."""
         ref = self.make_ref()
         node, obj, proc_id = self._split_target(target)
         if node == self.atom:
@@ -311,22 +427,26 @@ class LocalNode(Peers):
                 if watching:
                     proc.monitored_by[ref] = (watcher, obj)
             if not watching:
-                self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOPROC))
+                self.deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOPROC))
             return ref
+        work = self._monitor_remote(watcher, node, obj, proc_id, ref)
         if self.runtime.in_loop_thread:
-            raise RuntimeError("remote monitors are set up from user threads")
+            self.loop.create_task(work)
+            return ref
         try:
-            self.runtime.run(self._monitor_remote(watcher, node, obj, proc_id, ref),
-                             timeout=3 * self.setup_time)
+            self.runtime.run(work, timeout=3 * self.setup_time)
         except TimeoutError:
-            self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
+            self.deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
         return ref
 
     async def _monitor_remote(self, watcher, node, obj, proc_id, ref) -> None:
-        ok = await self.connect(node)
+        try:
+            ok = await self.connect(node)
+        except InvalidNodeName:
+            ok = False
         conn = self.connections.get(node)
         if not ok or conn is None:
-            self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
+            self.deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
             return
         conn.out_monitors[ref] = (watcher, obj)
         conn.send_frame(control.monitor_frame(watcher, proc_id, ref))
@@ -336,7 +456,9 @@ class LocalNode(Peers):
         """Stop watching. With wait=True, return only once no DOWN can come any more."""
         def work():
             for proc in list(self.processes.values()):
-                if proc.monitored_by.pop(ref, None) is not None:
+                with self._lock:
+                    found = proc.monitored_by.pop(ref, None) is not None
+                if found:
                     return
             for conn in self.connections.values():
                 entry = conn.out_monitors.pop(ref, None)
@@ -345,10 +467,10 @@ class LocalNode(Peers):
                     target = obj[0] if isinstance(obj, tuple) else obj
                     conn.send_frame(control.demonitor_frame(w, target, ref))
                     return
-        if wait and not self.runtime.in_loop_thread:
-            async def run_work():
-                work()
-            self.runtime.run(run_work())
+        if self.runtime.in_loop_thread:
+            work()
+        elif wait:
+            self.runtime.run(_call(work))
         else:
             self.runtime.call_soon(work)
 
@@ -364,7 +486,7 @@ class LocalNode(Peers):
             return self.atom, (name, self.atom), name
         raise BadArg(f"cannot monitor {target!r}")
 
-    def _deliver_pid(self, pid: Pid, message: Any) -> None:
+    def deliver_pid(self, pid: Pid, message: Any) -> None:
         proc = self.local_process(pid)
         if proc is not None:
             self.deliver_local(proc, message)
@@ -384,13 +506,11 @@ class LocalNode(Peers):
                 (len(m) == 2 and m[0] == ref) or
                 (len(m) == 5 and m[0] == DOWN and m[1] == ref))
         ok, message = me.mailbox.take(timeout, is_answer)
+        if not ok:
+            me.mailbox.abandon(ref)
         # Like gen:call's demonitor(Mref, [flush]): after this, neither a DOWN nor a
         # late reply for this call is left in (or can still reach) the mailbox.
         self.demonitor(ref, wait=True)
-        if not ok:
-            self._abandoned[ref] = None
-            if len(self._abandoned) > 1024:
-                del self._abandoned[next(iter(self._abandoned))]
         while me.mailbox.take(0, is_answer)[0]:
             pass
         if not ok:
@@ -430,7 +550,7 @@ class LocalNode(Peers):
         else:
             watchers.discard(pid)
 
-    def _notify_nodes(self, what: Atom, conn: Connection, reason: Any = None) -> None:
+    def notify_nodes(self, what: Atom, conn: Connection, reason: Any = None) -> None:
         hidden = conn.hidden
         for pid, opts in list(self.node_monitors.items()):
             kind = opts.get("node_type", "visible")
@@ -463,54 +583,56 @@ class LocalNode(Peers):
             return [self.atom]
         raise BadArg(f"unknown node list kind {kind!r}: use visible, hidden, connected or this")
 
-    # --- incoming messages (loop thread) -------------------------------------------------
-    def dispatch(self, conn: Connection, ev: Any) -> None:
-        inbound.dispatch(self, conn, ev)
-
-    def _exit_signal(self, proc: Process, sender: Pid, reason: Any,
-                     exit2: bool = False) -> None:
+    # --- exit signals and process exit (loop thread) ----------------------------------------
+    def exit_signal(self, proc: Process, sender: Pid, reason: Any,
+                    exit2: bool = False) -> None:
         """An exit signal: from a broken link, or sent on purpose (exit/2) when exit2."""
-        hook = getattr(proc, "on_exit_signal", None)
-        if hook is not None:
-            hook(sender, reason, exit2)
-        else:
-            # Shell processes cannot be killed from outside: they trap exits.
+        if proc.on_exit_signal is not None:
+            proc.on_exit_signal(sender, reason, exit2)
+        elif proc.trap_exit:
+            # Shell processes trap exits: a cell's process is never killed from outside.
             self.deliver_local(proc, (EXIT, sender, reason))
+        elif reason != NORMAL or (exit2 and reason == KILL):
+            # A spawned process that does not trap exits ends, as in Erlang. Its thread
+            # learns it at its next receive (ProcessExit).
+            final = KILLED if exit2 and reason == KILL else reason
+            proc.mailbox.close(final)
+            self._exit_now(proc, final)
 
-    # --- local process exit ------------------------------------------------------------------
     def exit_process(self, proc: Process, reason: Any = NORMAL) -> None:
-        """A local process ended: tell its monitors and links (runs on the loop)."""
-        def work():
-            with self._lock:
-                if not proc.alive:
-                    return
-                proc.alive = False
-                self.processes.pop((proc.pid.id, proc.pid.serial), None)
-                if proc.registered_name is not None:
-                    self.registered.pop(proc.registered_name, None)
-                monitors, proc.monitored_by = dict(proc.monitored_by), {}
-                links, proc.links = set(proc.links), set()
-            self.node_monitors.pop(proc.pid, None)
-            for ref, (watcher, obj) in monitors.items():
-                if watcher.node == self.atom:
-                    self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, reason))
-                else:
-                    conn = self.connections.get(watcher.node)
-                    if conn is not None:
-                        conn.send_frame(control.monitor_exit_frame(
-                            obj, watcher, ref, reason, conn.payload_exits))
-            for linked in links:
-                if linked.node == self.atom:
-                    other = self.local_process(linked)
-                    if other is not None:
-                        other.links.discard(proc.pid)
-                        self._exit_signal(other, proc.pid, reason)
-                else:
-                    conn = self.connections.get(linked.node)
-                    if conn is not None:
-                        conn.send_frame(control.exit_frame(proc.pid, linked, reason,
-                                                           conn.payload_exits))
-        self.runtime.call_soon(work)
+        """A local process ended: tell its monitors and links (on the loop, soon)."""
+        self.runtime.call_soon(self._exit_now, proc, reason)
+
+    def _exit_now(self, proc: Process, reason: Any) -> None:
+        with self._lock:
+            if not proc.alive:
+                return
+            proc.alive = False
+            self.processes.pop((proc.pid.id, proc.pid.serial), None)
+            if proc.registered_name is not None:
+                self.registered.pop(proc.registered_name, None)
+            monitors, proc.monitored_by = dict(proc.monitored_by), {}
+            links, proc.links = set(proc.links), set()
+        self.node_monitors.pop(proc.pid, None)
+        for ref, (watcher, obj) in monitors.items():
+            if watcher.node == self.atom:
+                self.deliver_pid(watcher, (DOWN, ref, PROCESS, obj, reason))
+            else:
+                conn = self.connections.get(watcher.node)
+                if conn is not None:
+                    conn.send_frame(control.monitor_exit_frame(
+                        obj, watcher, ref, reason, conn.payload_exits))
+        for linked in links:
+            if linked.node == self.atom:
+                other = self.local_process(linked)
+                if other is not None:
+                    other.links.discard(proc.pid)
+                    self.exit_signal(other, proc.pid, reason)
+            else:
+                conn = self.connections.get(linked.node)
+                if conn is not None:
+                    conn.send_frame(control.exit_frame(proc.pid, linked, reason,
+                                                       conn.payload_exits))
 
     # --- helpers for the API -------------------------------------------------------------
     @staticmethod
@@ -526,6 +648,10 @@ class LocalNode(Peers):
         if default is ReceiveTimeout:
             raise ReceiveTimeout(f"no message arrived within {timeout} s")
         return default
+
+
+async def _call(fn):
+    return fn()
 
 
 __all__ = ["LocalNode", "BadArg", "CallError", "CallTimeout", "ImproperList", "encode"]

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 from .. import epmd
 from ..dist import handshake as hs
+from ..dist.connection import keeps_own_attempt
 from ..etf import Atom
 from ..names import InvalidNodeName, NodeName, mixing_error, parse_remote
+from .atoms import DOWN, NOCONNECTION, NODEDOWN, NODEUP, PROCESS
 from .connection import Connection
 
 log = logging.getLogger("clusterkit")
-
-NODEUP, NODEDOWN = Atom("nodeup"), Atom("nodedown")
-DOWN, PROCESS, NOCONNECTION = Atom("DOWN"), Atom("process"), Atom("noconnection")
 
 
 class _Dialing:
@@ -91,9 +91,9 @@ class Peers:
             conn = Connection(self, hs.Role.INITIATOR, node, cookie=self.cookie_for(node))
             self._pending[node] = conn
             marker = conn
-            await asyncio.wait_for(
-                self.loop.create_connection(lambda: conn, other.host, info.port),
-                self.setup_time)
+            sock = await asyncio.wait_for(self._open_socket(other.host, info.port),
+                                          self.setup_time)
+            conn.attach(sock)
         except (OSError, asyncio.TimeoutError, epmd.EpmdError) as exc:
             log.debug("cannot connect to %s: %s", node, exc)
             if self._pending.get(node) is marker:
@@ -101,27 +101,42 @@ class Peers:
             if not getattr(marker, "superseded", False):
                 self._resolve(node, False)
 
-    def decide_accept(self, conn: Connection, event: hs.NameReceived) -> None:
+    async def _open_socket(self, host: str, port: int) -> socket.socket:
+        """A connected, non-blocking TCP socket to host:port (any address family)."""
+        infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        error: OSError | None = None
+        for family, type_, proto, _name, address in infos:
+            sock = socket.socket(family, type_, proto)
+            sock.setblocking(False)
+            try:
+                await self.loop.sock_connect(sock, address)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise error or OSError(f"cannot resolve {host}")
+
+    def decide_accept(self, conn: Connection, event: hs.NameReceived) -> list:
+        """Acceptor: answer the initiator's name. Returns the events that the answer
+        makes (a refusal's Failed), for the connection to handle."""
         peer = Atom(event.node)
         try:
             other = parse_remote(peer)
         except InvalidNodeName:
-            conn.handshake.reject("not_allowed")
-            return
+            return conn.proto.reject("not_allowed")
         if other.long != self.name.long:
             log.error("%s", mixing_error(self.name, other))
-            conn.handshake.reject("not_allowed")
-            return
+            return conn.proto.reject("not_allowed")
         if peer == self.atom:
-            conn.handshake.reject("not_allowed")
-            return
+            return conn.proto.reject("not_allowed")
         status = "ok"
         pending = self._pending.get(peer)
         if pending is not None and pending is not conn and not pending.up:
-            # Simultaneous connect: the node with the greater name keeps its own attempt.
-            if self.atom > peer:
-                conn.handshake.reject("nok")
-                return
+            if keeps_own_attempt(str(self.atom), str(peer)):
+                return conn.proto.reject("nok")
             status = "ok_simultaneous"
             pending.superseded = True
             pending.disconnect("simultaneous")
@@ -130,9 +145,10 @@ class Peers:
         if existing is not None and existing.up:
             # We have a connection to this node already: ask whether it is dead on
             # its side (it restarted, or lost the socket before we noticed).
-            conn.handshake.ask_alive(self.cookie_for(peer))
-            return
-        conn.handshake.accept(self.cookie_for(peer), status)
+            conn.proto.ask_alive(self.cookie_for(peer))
+            return []
+        conn.proto.accept(self.cookie_for(peer), status)
+        return []
 
     def alive_confirmed(self, conn: Connection) -> None:
         existing = self.connections.get(conn.peer)
@@ -157,7 +173,7 @@ class Peers:
             if up is not None and up.up and up is not conn:
                 self._resolve(conn.peer, True)      # another connection to it is up
                 return
-            if getattr(conn, "superseded", False) or "(nok)" in failed.reason:
+            if conn.superseded or "(nok)" in failed.reason:
                 # The other node's attempt to us goes on and will resolve the waiters.
                 self.loop.call_later(self.setup_time, self._resolve, conn.peer, False)
                 return
@@ -179,9 +195,8 @@ class Peers:
         if self._pending.get(peer) is conn:
             self._pending.pop(peer, None)
         self._resolve(peer, True)
-        self._notify_nodes(NODEUP, conn)
-        from . import services
-        services.node_up(self, conn)
+        self.notify_nodes(NODEUP, conn)
+        self.run_node_hooks(True, peer, conn.hidden)
         return True
 
     def connection_down(self, conn: Connection, reason: str) -> None:
@@ -189,20 +204,21 @@ class Peers:
         if self.connections.get(peer) is conn:
             del self.connections[peer]
         for ref, (watcher, obj) in list(conn.out_monitors.items()):
-            self._deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
+            self.deliver_pid(watcher, (DOWN, ref, PROCESS, obj, NOCONNECTION))
         conn.out_monitors.clear()
         for proc in list(self.processes.values()):
-            for ref, (watcher, _obj) in list(proc.monitored_by.items()):
-                if watcher.node == peer:
-                    del proc.monitored_by[ref]
-            for linked in [p for p in proc.links if p.node == peer]:
-                proc.links.discard(linked)
-                self._exit_signal(proc, linked, NOCONNECTION)
+            with self._lock:
+                for ref, (watcher, _obj) in list(proc.monitored_by.items()):
+                    if watcher.node == peer:
+                        del proc.monitored_by[ref]
+                broken = [p for p in proc.links if p.node == peer]
+                proc.links.difference_update(broken)
+            for linked in broken:
+                self.exit_signal(proc, linked, NOCONNECTION)
         for pid in self.single_node_monitors.pop(peer, ()):
-            self._deliver_pid(pid, (NODEDOWN, peer))
-        self._notify_nodes(NODEDOWN, conn, reason)
-        from . import services
-        services.node_down(self, conn)
+            self.deliver_pid(pid, (NODEDOWN, peer))
+        self.notify_nodes(NODEDOWN, conn, reason)
+        self.run_node_hooks(False, peer, reason)
 
     def disconnect(self, node: Any) -> bool:
         node = Atom(node)

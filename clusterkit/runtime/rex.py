@@ -13,27 +13,30 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from ..etf import Atom, Pid
+from .atoms import BADRPC, EXIT, GEN_CALL, GEN_CAST, UNDEF
+from .errors import CallError, CallTimeout
 
 if TYPE_CHECKING:
     from .node import LocalNode
 
 log = logging.getLogger("clusterkit")
 
-GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
-CALL, CAST, BADRPC, EXIT = Atom("call"), Atom("cast"), Atom("badrpc"), Atom("EXIT")
-UNDEF = Atom("undef")
+CALL, CAST = Atom("call"), Atom("cast")
 
-def _pool(node: "LocalNode") -> concurrent.futures.ThreadPoolExecutor:
-    """The node's own workers for rpc and erpc calls, made on first use.
+def new_pool(node: "LocalNode") -> concurrent.futures.ThreadPoolExecutor:
+    """The node's own workers for rpc and erpc calls (services.start makes it).
 
     Generous, because a call may block (or call back into this node): a handful of
-    slow calls must not starve every later one. LocalNode.stop shuts it down.
+    slow calls must not starve every later one. Its queue is the executor's, unbounded;
+    what bounds it is the callers: each rpc.call waits for its answer. LocalNode.stop
+    shuts it down.
     """
-    pool = getattr(node, "rex_pool", None)
-    if pool is None:
-        pool = node.rex_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=64, thread_name_prefix=f"clusterkit-rex-{node.name.alive}")
-    return pool
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=64, thread_name_prefix=f"clusterkit-rex-{node.name.alive}")
+
+
+def _pool(node: "LocalNode") -> concurrent.futures.ThreadPoolExecutor:
+    return node.rex_pool
 
 
 def _erlang_module(node: "LocalNode"):
@@ -174,7 +177,6 @@ def server(node: "LocalNode"):
 
 def call(node: "LocalNode", target_node, module, function, args=(), timeout=None) -> Any:
     """rpc:call/4,5. Returns the result, or ('badrpc', reason) like Erlang."""
-    from .node import CallError, CallTimeout
     me = node.current_process()
     request = (CALL, Atom(str(module)), Atom(str(function)), list(args), me.pid)
     if Atom(target_node) == node.atom:

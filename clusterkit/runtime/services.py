@@ -8,30 +8,24 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..etf import Atom, Pid
+from ..etf import Atom
 from . import global_, rex
+from .atoms import YES, gen_call
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .node import LocalNode
 
 log = logging.getLogger("clusterkit")
 
-GEN_CALL, GEN_CAST = Atom("$gen_call"), Atom("$gen_cast")
-IS_AUTH, YES = Atom("is_auth"), Atom("yes")
-
-
-def _is_call(message: Any) -> bool:
-    return (type(message) is tuple and len(message) == 3 and message[0] == GEN_CALL
-            and type(message[1]) is tuple and len(message[1]) == 2
-            and isinstance(message[1][0], Pid))
+IS_AUTH = Atom("is_auth")
 
 
 def start(node: "LocalNode") -> None:
     def net_kernel(message):
-        if _is_call(message) and type(message[2]) is tuple and message[2][:1] == (IS_AUTH,):
+        call = gen_call(message)
+        if call is not None and type(call[1]) is tuple and call[1][:1] == (IS_AUTH,):
             # net_adm:ping from any node: {is_auth, Node} -> yes.
-            node.reply(message[1], YES)
+            node.reply(call[0], YES)
         else:
             log.debug("net_kernel ignored %r", message)
 
@@ -55,17 +49,5 @@ def start(node: "LocalNode") -> None:
     server.handler = global_name_server
     node.register("global_name_server", server.pid)
     node.global_state = state
-
-
-def node_up(node: "LocalNode", conn: "Connection") -> None:
-    state = getattr(node, "global_state", None)
-    if state is not None:
-        # The runtime calls this just before it marks the connection up; global's
-        # first message must go out on it, so start once the connection is up.
-        node.loop.call_soon(state.node_up, conn.peer, conn.hidden)
-
-
-def node_down(node: "LocalNode", conn: "Connection") -> None:
-    state = getattr(node, "global_state", None)
-    if state is not None:
-        state.node_down(conn.peer)
+    node.add_node_hook(on_up=state.node_up, on_down=lambda peer, _reason: state.node_down(peer))
+    node.rex_pool = rex.new_pool(node)
