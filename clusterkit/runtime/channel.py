@@ -26,6 +26,7 @@ import collections
 import logging
 import socket
 import threading
+import time
 from typing import Callable
 
 log = logging.getLogger("clusterkit")
@@ -34,6 +35,13 @@ READ_SIZE = 256 * 1024
 # One write from the loop joins queued chunks up to this size: one syscall per burst.
 JOIN_LIMIT = 1024 * 1024
 DEFAULT_BUSY_LIMIT = 1024 * 1024     # Erlang's dist_buf_busy_limit default: 1 MiB
+# A write that comes this soon after the last direct one is part of a burst: it queues,
+# and the loop writes the whole burst with one system call instead of one per message.
+BURST_GAP = 20e-6
+# A burst that has queued this much is written by its own sender.
+SELF_FLUSH = 4 * 1024
+# How soon the loop looks again at a queue that writers are still filling.
+POLL_INTERVAL = 0.0002
 
 
 def configure(sock: socket.socket) -> None:
@@ -63,6 +71,9 @@ class Channel:
         self._writer_on = False     # add_writer is registered (loop thread only)
         self._reading = False
         self._broken: OSError | None = None
+        self._last_direct = 0.0
+        self._polled_writes = 0
+        self._poll: asyncio.TimerHandle | None = None
         self.peername = _peername(sock)
 
     # --- reading (loop thread) --------------------------------------------------------
@@ -104,7 +115,9 @@ class Channel:
             if self.closed:
                 return False
             self.writes += 1
-            if not self._queue:
+            now = time.perf_counter()
+            if not self._queue and now - self._last_direct > BURST_GAP:
+                self._last_direct = now
                 try:
                     sent = self.sock.send(data)
                 except (BlockingIOError, InterruptedError):
@@ -126,6 +139,11 @@ class Channel:
                 self.pending += len(data)
                 if not self._armed:
                     self._armed = wake = True
+                elif self.pending >= SELF_FLUSH and not self._writer_on:
+                    # A long burst: write it from here rather than wait for the loop
+                    # (which needs this thread's GIL to run). The loop's wake-up, still
+                    # on its way, writes whatever the kernel did not take.
+                    self._drain_locked()
         if wake:
             if threading.get_ident() == self._loop_thread:
                 self._arm()
@@ -146,43 +164,60 @@ class Channel:
         self._writable()
 
     def _writable(self) -> None:
-        error = None
         with self._cond:
-            queue = self._queue
-            while queue:
-                chunk = queue.popleft()
-                if queue and len(chunk) < JOIN_LIMIT:
-                    parts, size = [chunk], len(chunk)
-                    while queue and size + len(queue[0]) <= JOIN_LIMIT:
-                        nxt = queue.popleft()
-                        parts.append(nxt)
-                        size += len(nxt)
-                    chunk = b"".join(parts)
-                try:
-                    sent = self.sock.send(chunk)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
-                except OSError as exc:
-                    error = exc
-                    break
-                self.pending -= sent
-                if sent < len(chunk):
-                    queue.appendleft(memoryview(chunk)[sent:])
-                    break
-            drained = not queue
-            if drained:
+            drained, error = self._drain_locked()
+            # While writers keep coming, stay armed and look again shortly instead of
+            # being woken (a self-pipe write and a GIL hand-off) for every burst.
+            active = self.writes != self._polled_writes
+            self._polled_writes = self.writes
+            if drained and not active:
                 self._armed = False
-            if self.pending <= self.busy_limit:
-                self._cond.notify_all()
         if error is not None:
             self.close(error)
             return
+        if drained and active and self._poll is None:
+            self._poll = self.loop.call_later(POLL_INTERVAL, self._polled)
         if drained and self._writer_on:
             self.loop.remove_writer(self.sock)
             self._writer_on = False
         elif not drained and not self._writer_on:
             self.loop.add_writer(self.sock, self._writable)
             self._writer_on = True
+
+    def _polled(self) -> None:
+        self._poll = None
+        if not self.closed:
+            self._writable()
+
+    def _drain_locked(self) -> tuple[bool, OSError | None]:
+        """Send what is queued, as far as the kernel takes it (caller holds _cond).
+        Returns (whether the queue is now empty, the error that broke the socket)."""
+        queue = self._queue
+        error = None
+        while queue:
+            chunk = queue.popleft()
+            if queue and len(chunk) < JOIN_LIMIT:
+                parts, size = [chunk], len(chunk)
+                while queue and size + len(queue[0]) <= JOIN_LIMIT:
+                    nxt = queue.popleft()
+                    parts.append(nxt)
+                    size += len(nxt)
+                chunk = b"".join(parts)
+            try:
+                sent = self.sock.send(chunk)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                error = exc
+                queue.appendleft(chunk)
+                break
+            self.pending -= sent
+            if sent < len(chunk):
+                queue.appendleft(memoryview(chunk)[sent:])
+                break
+        if self.pending <= self.busy_limit:
+            self._cond.notify_all()
+        return not queue, error
 
     # --- closing (loop thread) --------------------------------------------------------
     def close(self, exc: Exception | None = None) -> None:
@@ -196,6 +231,9 @@ class Channel:
         if self._writer_on:
             self.loop.remove_writer(self.sock)
             self._writer_on = False
+        if self._poll is not None:
+            self._poll.cancel()
+            self._poll = None
         with self._cond:
             self.closed = True
             self._queue.clear()

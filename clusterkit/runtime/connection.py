@@ -84,7 +84,17 @@ class Connection:
         self._schedule()
 
     def _data(self, data: bytes) -> None:
-        self._handle(self.proto.receive_data(data, self.node.loop.time()))
+        proto = self.proto
+        if self.up:
+            # Connected, the hot path: only control messages come out, and at most one
+            # ProtocolError, last.
+            events = proto.receive_data(data, 0.0)
+            if events and type(events[-1]) is ProtocolError:
+                self._handle(events)
+            elif events:
+                inbound.deliver_all(self.node, self, events)
+            return
+        self._handle(proto.receive_data(data, self.node.loop.time()))
         self._flush()
 
     def _lost(self, exc) -> None:

@@ -50,7 +50,7 @@ class Runtime:
 
     @property
     def in_loop_thread(self) -> bool:
-        return threading.current_thread() is self._thread
+        return threading.get_ident() == self._thread.ident
 
     def run(self, coro, timeout: float | None = None):
         """Run `coro` on the loop and wait for its result from the calling thread."""
