@@ -168,6 +168,7 @@ class DistConnection:
         self.peer_creation = event.creation
         self._frames = FrameDecoder(self._max_frame)
         self._deadline = now + self.tick_interval
+        self._seen_reads = self.reads       # the handshake's reads are not the peer's life
         return Up(event.node, event.flags, event.creation)
 
     def _protocol_error(self, reason: str) -> list:
