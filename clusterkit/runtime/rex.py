@@ -13,6 +13,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from ..etf import Atom, Pid
+from . import cnode
 from .atoms import BADRPC, EXIT, GEN_CALL, GEN_CAST, UNDEF
 from .errors import CallError, CallTimeout
 
@@ -73,6 +74,9 @@ def resolve(node: "LocalNode", module: str, function: str):
 
 def apply(node: "LocalNode", module, function, args) -> Any:
     """Run module.function(*args) the way rex does: failures become {badrpc, ...}."""
+    refused = cnode.erlang_only(node, module, function)
+    if refused is not None:
+        return cnode.refusal(refused)
     try:
         fn = resolve(node, module, function)
     except (ImportError, LookupError):
@@ -91,6 +95,9 @@ RETURN, ERROR, MONITOR, LINK = Atom("return"), Atom("error"), Atom("monitor"), A
 
 def _erpc_outcome(node: "LocalNode", ref, module, function, args):
     """What erpc:execute_call/4 exits with: {Ref, return, Value} or {Ref, error, R, Stack}."""
+    refused = cnode.erlang_only(node, module, function)
+    if refused is not None:
+        return (ref, ERROR, (cnode.NOTSUP, cnode.charlist(refused)), [])
     try:
         fn = resolve(node, module, function)
     except (ImportError, LookupError):
@@ -128,6 +135,11 @@ def spawn_request(node: "LocalNode", conn, ev) -> None:
         proc.monitored_by[ev.req_id] = (ev.sender, proc.pid)
         flags |= 2
     conn.send_frame(control.spawn_reply_frame(ev.req_id, ev.sender, flags, proc.pid))
+    if mfa[1] == EXECUTE_CALL:
+        refused = cnode.erlang_only(node, args[1], args[2])
+        if refused is not None:     # e.g. erl -remsh: say it on the caller's terminal
+            log.warning("%s asked for %s:%s: %s", conn.peer, args[1], args[2], refused)
+            cnode.tell_group_leader(node, ev.group_leader, refused)
 
     def run():
         if mfa[1] == EXECUTE_CALL:
@@ -170,6 +182,8 @@ def server(node: "LocalNode"):
                 and message[1] == Atom("features_request"):
             # OTP 23+ asks which rpc features we have; none beyond plain rex calls.
             node.send(message[0], (Atom("features_reply"), node.atom, []))
+        elif cnode.is_plain_call(message):
+            cnode.serve_plain_call(node, message, apply, _pool(node))
         else:
             log.debug("rex ignored %r", message)
     return handle
