@@ -9,7 +9,7 @@ output stays here in both cases and only the result travels.
 
 `erl_call -e` asks rex for erl_eval on Erlang source, `-m` for c:c, and `erl -remsh`
 for shell:start. None of that can run here; the caller gets a `notsup` that says so
-(and the remote shell's terminal is told too, see `tell_group_leader`).
+(and the remote shell's user reads it on the terminal, see `refuse_remote_shell`).
 """
 from __future__ import annotations
 
@@ -25,24 +25,27 @@ log = logging.getLogger("clusterkit")
 
 CALL, REX, NOTSUP = Atom("call"), Atom("rex"), Atom("notsup")
 
+_CALL_PYTHON = "Call a Python function instead, e.g. erl_call -a 'math sqrt [16]'"
+_OWN_SHELL = "Use a shell of your own and rpc, e.g. rpc:call('{node}', math, sqrt, [16])"
+
 # (module, function or None for any): what needs an Erlang VM, and what to do instead.
 _ERLANG_ONLY = {
-    ("erl_eval", None): "it cannot evaluate Erlang source (erl_call -e)",
-    ("lib", "eval_str"): "it cannot evaluate Erlang source (erl_call -e)",
-    ("c", "c"): "it cannot compile Erlang modules (erl_call -m)",
-    ("compile", None): "it cannot compile Erlang modules",
-    ("shell", None): "it has no Erlang shell to offer (erl -remsh)",
+    ("erl_eval", None): ("it cannot evaluate Erlang source (erl_call -e)", _CALL_PYTHON),
+    ("lib", "eval_str"): ("it cannot evaluate Erlang source (erl_call -e)", _CALL_PYTHON),
+    ("c", "c"): ("it cannot compile Erlang modules (erl_call -m)", _CALL_PYTHON),
+    ("compile", None): ("it cannot compile Erlang modules", _CALL_PYTHON),
+    ("shell", None): ("it has no Erlang shell to offer (erl -remsh)", _OWN_SHELL),
 }
 
 
 def erlang_only(node: "LocalNode", module: Any, function: Any) -> str | None:
     """The refusal text for a call only an Erlang node can serve, or None."""
     module, function = str(module), str(function)
-    why = _ERLANG_ONLY.get((module, function)) or _ERLANG_ONLY.get((module, None))
-    if why is None:
+    entry = _ERLANG_ONLY.get((module, function)) or _ERLANG_ONLY.get((module, None))
+    if entry is None:
         return None
-    return (f"{node.atom} is a clusterkit node (Python): {why}. "
-            f"Call a Python function instead, e.g. erl_call -a 'math sqrt [16]'")
+    why, hint = entry
+    return f"{node.atom} is a clusterkit node (Python): {why}. " + hint.format(node=node.atom)
 
 
 def charlist(text: str) -> list[int]:
@@ -78,20 +81,29 @@ def serve_plain_call(node: "LocalNode", message: tuple, apply, pool) -> None:
     pool.submit(run)
 
 
-def tell_group_leader(node: "LocalNode", group_leader: Any, text: str) -> None:
-    """Print `text` on the caller's terminal through Erlang's I/O protocol.
+def is_remote_shell(execute_call_args: Any) -> bool:
+    """erpc:execute_call(Ref, shell, start, Args): what `erl -remsh` asks for."""
+    return (isinstance(execute_call_args, list) and len(execute_call_args) == 4
+            and execute_call_args[1] == "shell" and execute_call_args[2] == "start")
 
-    `erl -remsh` asks for shell:start from its group process, which is also the
-    request's group leader; an io_request put_chars to it shows on the user's screen
-    before the shell gives up. The reply (`{io_reply, ...}`) comes back to a pid we
-    never hand to anyone else, so it is simply dropped.
+
+def refuse_remote_shell(node: "LocalNode", peer: Any, group_leader: Any, ref: Any) -> tuple:
+    """Answer `erl -remsh` so that its user reads why there is no shell.
+
+    remsh runs rpc:call(Node, shell, start, []) from its group process, which is also the
+    request's group leader, and waits: an error here ends it with only OTP's
+    "*** ERROR: Shell process terminated! ***", the reason unsaid. So we answer with
+    the pid of a process that has already written the reason to that group leader
+    (Erlang's I/O protocol: an io_request put_chars) and ended. The group links to it,
+    prints what waits in its mailbox, gets the link's exit (noproc) and terminates,
+    and OTP prints its usual line under our text. Returns erpc's {Ref, return, Pid}.
     """
-    if not isinstance(group_leader, Pid) or group_leader.node == node.atom:
-        return
-    me = node.spawn_process(label="io")
-    request = (Atom("io_request"), me.pid, me.pid,
-               (Atom("put_chars"), Atom("unicode"), f"*** {text}\n".encode()))
-    try:
-        node.send(group_leader, request)
-    finally:
-        node.exit_process(me)
+    text = erlang_only(node, "shell", "start")
+    log.warning("%s asked for a remote shell (erl -remsh): %s", peer, text)
+    me = node.spawn_process(label="remsh refusal")
+    if isinstance(group_leader, Pid) and group_leader.node != node.atom:
+        node.send(group_leader, (Atom("io_request"), me.pid, me.pid,
+                                 (Atom("put_chars"), Atom("unicode"),
+                                  f"*** {text}\n".encode())))
+    node.exit_process(me, NOTSUP)
+    return (ref, Atom("return"), me.pid)

@@ -135,11 +135,10 @@ def spawn_request(node: "LocalNode", conn, ev) -> None:
         proc.monitored_by[ev.req_id] = (ev.sender, proc.pid)
         flags |= 2
     conn.send_frame(control.spawn_reply_frame(ev.req_id, ev.sender, flags, proc.pid))
-    if mfa[1] == EXECUTE_CALL:
-        refused = cnode.erlang_only(node, args[1], args[2])
-        if refused is not None:     # e.g. erl -remsh: say it on the caller's terminal
-            log.warning("%s asked for %s:%s: %s", conn.peer, args[1], args[2], refused)
-            cnode.tell_group_leader(node, ev.group_leader, refused)
+    if mfa[1] == EXECUTE_CALL and cnode.is_remote_shell(args):
+        node.exit_process(proc, cnode.refuse_remote_shell(node, conn.peer, ev.group_leader,
+                                                          args[0]))
+        return
 
     def run():
         if mfa[1] == EXECUTE_CALL:
