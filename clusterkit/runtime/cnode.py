@@ -48,6 +48,14 @@ def erlang_only(node: "LocalNode", module: Any, function: Any) -> str | None:
     return f"{node.atom} is a clusterkit node (Python): {why}. " + hint.format(node=node.atom)
 
 
+def refused(node: "LocalNode", module: Any, function: Any) -> str | None:
+    """erlang_only, and one log line on this node when it refuses."""
+    text = erlang_only(node, module, function)
+    if text is not None:
+        log.warning("refused %s:%s: %s", module, function, text)
+    return text
+
+
 def charlist(text: str) -> list[int]:
     """An Erlang string (a list of character codes): erl_call prints it as "...",
     where a binary would print as #Bin<N>."""

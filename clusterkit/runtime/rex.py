@@ -74,7 +74,7 @@ def resolve(node: "LocalNode", module: str, function: str):
 
 def apply(node: "LocalNode", module, function, args) -> Any:
     """Run module.function(*args) the way rex does: failures become {badrpc, ...}."""
-    refused = cnode.erlang_only(node, module, function)
+    refused = cnode.refused(node, module, function)
     if refused is not None:
         return cnode.refusal(refused)
     try:
@@ -95,7 +95,7 @@ RETURN, ERROR, MONITOR, LINK = Atom("return"), Atom("error"), Atom("monitor"), A
 
 def _erpc_outcome(node: "LocalNode", ref, module, function, args):
     """What erpc:execute_call/4 exits with: {Ref, return, Value} or {Ref, error, R, Stack}."""
-    refused = cnode.erlang_only(node, module, function)
+    refused = cnode.refused(node, module, function)
     if refused is not None:
         return (ref, ERROR, (cnode.NOTSUP, cnode.charlist(refused)), [])
     try:
