@@ -34,6 +34,8 @@ FULL = {
     "failure": dict(kill_rounds=8, stop_rounds=8),
     "startup": dict(rounds=6, lab_rounds=3),
     "codec": dict(rounds=5, min_time=0.3),
+    "floor": dict(rounds=5, per_round=2000, burst=20000),
+    "slow_peer": dict(rounds=3, n=5000),
 }
 QUICK = {
     "round_trip": dict(rounds=2, per_round=200, warmup=50),
@@ -42,8 +44,11 @@ QUICK = {
     "failure": dict(kill_rounds=1, stop_rounds=1),
     "startup": dict(rounds=1, lab_rounds=1, idle=0.2),
     "codec": dict(rounds=1, min_time=0.02, erl_iters=1000),
+    "floor": dict(rounds=1, per_round=100, burst=500),
+    "slow_peer": dict(rounds=1, n=300),
 }
-ORDER = ["round_trip", "throughput", "connect", "failure", "startup", "codec"]
+ORDER = ["round_trip", "throughput", "floor", "slow_peer", "connect", "failure", "startup",
+         "codec"]
 
 
 def log(text: str) -> None:
