@@ -9,6 +9,7 @@ from .api import (Node, NotAlive, demonitor, flush, link, monitor, net_adm, net_
                   unregister, whereis)
 from .etf import Atom, ETFError, ImproperList, Opaque, Pid, Port, Reference
 from .names import InvalidNodeName
+from . import pg
 from .runtime.genserver import GenServer
 from .runtime.errors import BadArg, CallError, CallTimeout, ProcessExit, ReceiveTimeout
 
@@ -18,6 +19,6 @@ __all__ = [
     "Atom", "BadArg", "CallError", "CallTimeout", "ETFError", "GenServer", "ImproperList",
     "InvalidNodeName", "Node", "NotAlive", "Opaque", "Pid", "Port", "ProcessExit",
     "ReceiveTimeout", "Reference", "demonitor", "flush", "link", "monitor", "net_adm",
-    "net_kernel", "node", "receive", "register", "rpc", "self", "send", "spawn",
+    "net_kernel", "node", "pg", "receive", "register", "rpc", "self", "send", "spawn",
     "spawn_link", "start", "stop", "unregister", "whereis",
 ]
