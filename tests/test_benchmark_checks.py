@@ -205,3 +205,15 @@ def test_erl_agent_reports_errors_not_hangs(session):
     with pytest.raises(BenchError):
         erl.call("no_such_command")
     assert erl.call("node") == erl.name
+
+
+def test_pubsub_every_broadcast_reaches_every_subscriber_in_order(session):
+    out = figures.pubsub(session, rounds=1, latency_samples=5, fanouts=(1, 10),
+                         broadcasts={1: 50, 10: 20})
+    tput, lat = out["figures"]
+    want = ["ck", "erl"] if HAVE_ERLANG else ["ck"]
+    assert sorted({r["pair"] for r in tput["rows"]}) == want
+    assert all(r["median"] > 0 for r in tput["rows"] + lat["rows"])
+    assert not any(tput["checks"]["lost"].values())
+    assert not any(tput["checks"]["out_of_order"].values())
+    assert all(r["n"] == 5 for r in lat["rows"])
