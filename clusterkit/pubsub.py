@@ -256,7 +256,8 @@ class PubSub:
         """Every subscriber of topic on every connected node."""
         inst = _instance(name)
         dispatcher = _dispatcher(dispatcher)
-        encode(message)
+        # Remote sends first: a message that cannot travel raises there (ETFError),
+        # before any local subscriber got it.
         inst.forward(topic, message, dispatcher, inst.node.current_process().pid)
         inst.dispatch(topic, message, dispatcher, None)
         return OK
@@ -267,7 +268,6 @@ class PubSub:
         """Like broadcast, but not to `from_` (only its own node can know who that is)."""
         inst = _instance(name)
         dispatcher = _dispatcher(dispatcher)
-        encode(message)
         inst.forward(topic, message, dispatcher, inst.node.current_process().pid)
         inst.dispatch(topic, message, dispatcher, from_)
         return OK

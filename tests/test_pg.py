@@ -211,3 +211,16 @@ def test_erl_scope_started_after_the_connection_discovers_us(py_and_erl):
     assert wait_for(lambda: len(py.eval("pg.get_members('late', Atom('x'))")) == 2,
                     what="py to see the late erl join")
     assert Atom("x") in py.eval("pg.which_groups('late')")
+
+
+@requires_erlang
+def test_malformed_pg_messages_from_erl_are_logged_and_ignored(py_and_erl):
+    py, erl = py_and_erl
+    assert py.eval("Node.connect('e@127.0.0.1')") is True
+    wait_for(lambda: erl.eval("pg:which_groups(sc).") == [] and py.eval(
+        "len(pg.which_groups('sc'))") == 0, what="the scopes to meet")
+    erl.eval("{sc, 'py@127.0.0.1'} ! {join, whereis(sc), g1, not_a_pid}, ok.")
+    py.wait_log("pg scope sc ignored an unexpected message")
+    assert py.eval("pg.which_groups('sc')") == []
+    erl.eval(ERL_MEMBER)
+    wait_for(lambda: len(members(py)) == 1, what="a good join after the bad one")

@@ -20,6 +20,11 @@ unexpected message, the 3-tuple discover of OTP 26 and later among them, so we n
 send one.) monitor_scope/monitor (OTP 25.1) are local: the watcher gets
 `{Ref, join, Group, Pids}` and `{Ref, leave, Group, Pids}`.
 
+Left out: `start_link` (a scope here lives as long as its node; there is no supervisor
+to link to), the default scope started by the kernel (`start_pg`; call pg.start("pg")),
+and OTP 26's 3-tuple discover and its `{'$gen_cast', {sync, ...}}` version field, which
+an OTP 25 scope would crash on.
+
 Threads: the scope's process runs its messages on the node's loop. Its group table is
 read from any thread under a leaf lock (Erlang reads its ETS table the same way, without
 asking the process); everything else is loop-owned. Work that can deliver to the scope
@@ -84,6 +89,10 @@ def find(node: "LocalNode", name: str) -> "Scope | None":
 
 def _as_pids(pid_or_pids: Any) -> list:
     return list(pid_or_pids) if isinstance(pid_or_pids, list) else [pid_or_pids]
+
+
+def _all_pids(pid_or_pids: Any) -> bool:
+    return all(isinstance(p, Pid) for p in _as_pids(pid_or_pids))
 
 
 def _remove_each(items: tuple | list, gone: list) -> list:
@@ -163,9 +172,10 @@ class Scope:
             n = len(m)
             if n == 2 and m[0] == DISCOVER and isinstance(m[1], Pid):
                 return self._discover(m[1])
-            if n == 4 and m[0] == JOIN and isinstance(m[1], Pid):
+            if n == 4 and m[0] == JOIN and isinstance(m[1], Pid) and _all_pids(m[3]):
                 return self._remote_join(m[1], freeze(m[2]), _as_pids(m[3]))
-            if n == 4 and m[0] == LEAVE and isinstance(m[1], Pid) and isinstance(m[3], list):
+            if n == 4 and m[0] == LEAVE and isinstance(m[1], Pid) and _all_pids(m[2]) \
+                    and isinstance(m[3], list):
                 return self._remote_leave(m[1], _as_pids(m[2]), [freeze(g) for g in m[3]])
             if n == 2 and m[0] == GEN_CAST and type(m[1]) is tuple and len(m[1]) == 3 \
                     and m[1][0] == SYNC and isinstance(m[1][1], Pid) \
@@ -197,8 +207,12 @@ class Scope:
         old = dict(entry[1]) if entry else {}
         new: dict = {}
         for item in groups:
-            if type(item) is tuple and len(item) == 2 and isinstance(item[1], list):
+            if type(item) is tuple and len(item) == 2 and isinstance(item[1], list) \
+                    and _all_pids(item[1]):
                 new[freeze(item[0])] = list(item[1])
+            else:
+                log.warning("pg scope %s ignored a malformed group in a sync from %r: %r",
+                            self.name, peer, item)
         for group in set(old) | set(new):
             before, after = old.get(group, []), new.get(group, [])
             if before != after:
