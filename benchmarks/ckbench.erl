@@ -50,7 +50,9 @@ handle({ping, Node}) ->
 handle({rtt, Node, N}) ->
     rtt({echo, Node}, 0, N, [], 0);
 handle({tput, Node, N}) ->
-    tput({sink, Node}, N);
+    tput({sink, Node}, N, <<"x">>);
+handle({tput, Node, N, Size}) ->
+    tput({sink, Node}, N, binary:copy(<<"x">>, Size));
 handle({connect, Node}) ->
     T0 = now_ns(),
     R = net_adm:ping(Node),
@@ -116,21 +118,21 @@ echo_loop() ->
     end,
     echo_loop().
 
-%% One-way throughput: {start, From, N}, then N x {msg, I, <<"x">>}; the sink answers
+%% One-way throughput: {start, From, N}, then N x {msg, I, <<"x...">>} (1 byte or Size); the sink answers
 %% {done, Count, OutOfOrder} once it has N messages.
-tput(Dest, N) ->
+tput(Dest, N, Payload) ->
     T0 = now_ns(),
     Dest ! {start, self(), N},
-    send_loop(Dest, 1, N),
+    send_loop(Dest, 1, N, Payload),
     receive
         {done, Count, Errors} -> {ok, now_ns() - T0, Count, Errors}
     after 120000 -> {timeout, now_ns() - T0}
     end.
 
-send_loop(_Dest, I, N) when I > N -> ok;
-send_loop(Dest, I, N) ->
-    Dest ! {msg, I, <<"x">>},
-    send_loop(Dest, I + 1, N).
+send_loop(_Dest, I, N, _Payload) when I > N -> ok;
+send_loop(Dest, I, N, Payload) ->
+    Dest ! {msg, I, Payload},
+    send_loop(Dest, I + 1, N, Payload).
 
 sink_loop() ->
     receive
@@ -142,7 +144,7 @@ count(From, N, N, Errors) ->
     From ! {done, N, Errors};
 count(From, N, Got, Errors) ->
     receive
-        {msg, I, <<"x">>} when I =:= Got + 1 -> count(From, N, Got + 1, Errors);
+        {msg, I, <<"x", _/binary>>} when I =:= Got + 1 -> count(From, N, Got + 1, Errors);
         {msg, _, _} -> count(From, N, Got + 1, Errors + 1)
     end.
 

@@ -252,8 +252,8 @@ class PyAgent(Agent):
             raise BenchError(f"{self.name}: round trips to {node} lost a reply: {r}")
         return r["times"], r["errors"]
 
-    def tput(self, node, n, swap=False):
-        r = self.call("tput", {"node": node, "n": n, "swap": swap}, timeout=300)
+    def tput(self, node, n, swap=False, size=1):
+        r = self.call("tput", {"node": node, "n": n, "swap": swap, "size": size}, timeout=300)
         if not r.get("ok"):
             raise BenchError(f"{self.name}: throughput to {node}: no acknowledgement: {r}")
         return r["ns"], r["count"], r["errors"]
@@ -347,8 +347,9 @@ class ErlAgent(Agent):
         times = [int.from_bytes(raw[i:i + 8], "big") for i in range(0, len(raw), 8)]
         return times, r[2]
 
-    def tput(self, node, n):
-        r = self.call("tput", _Quoted(node), n, timeout=300)
+    def tput(self, node, n, size=1):
+        args = (n,) if size == 1 else (n, size)
+        r = self.call("tput", _Quoted(node), *args, timeout=300)
         if r[0] != "ok":
             raise BenchError(f"{self.name}: throughput to {node}: no acknowledgement: {r!r}")
         return r[1], r[2], r[3]
