@@ -1,6 +1,7 @@
 """PubSub: Phoenix.PubSub's PG2 adapter among clusterkit nodes and with an Erlang stand-in
 for the adapter (tests/erl/phx_pg2.erl) on a real OTP 25 node."""
 import pathlib
+import shutil
 import subprocess
 
 import pytest
@@ -24,6 +25,19 @@ def test_names_are_the_atoms_elixir_uses():
     assert groups("my_pubsub", 3) == [Atom("Elixir.my_pubsub.Adapter"),
                                        Atom("Elixir.my_pubsub.Adapter_2"),
                                        Atom("Elixir.my_pubsub.Adapter_3")]
+
+
+@pytest.mark.skipif(shutil.which("elixir") is None, reason="elixir is not installed")
+def test_group_names_match_real_elixir():
+    # What Phoenix.PubSub.PG2 computes: Module.concat(name, "Adapter"), then "_N" shards.
+    script = ('for n <- [:my_pubsub, Talkies.PubSub, :"Elixir.Talkies.PubSub"] do '
+              'a = Module.concat(n, "Adapter"); '
+              'IO.puts(Enum.join([a, :"#{a}_2"], " ")) end')
+    out = subprocess.run(["elixir", "-e", script], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    ours = [str(g) for name in ("my_pubsub", "Talkies.PubSub", Atom("Elixir.Talkies.PubSub"))
+            for g in groups(name, 2)]
+    assert ours == out
 
 
 @pytest.fixture
