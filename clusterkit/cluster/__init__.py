@@ -130,6 +130,8 @@ def _build(name: Any, spec: Any, local, clock) -> Strategy:
     self_node = local.atom if local is not None else "nonode@nohost"
     loop = local.runtime.loop if local is not None else None
     kw = {"clock": clock} if clock is not None else {}
+    if local is not None:
+        kw["epmd_port"] = local.epmd_port
     return cls(name, spec.get("config"), self_node=self_node, loop=loop, **calls, **kw)
 
 
