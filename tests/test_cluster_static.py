@@ -265,7 +265,7 @@ def nodes_of(node):
 
 
 def test_epmd_strategy_between_clusterkit_nodes_with_a_late_peer(procs, clusterkit_epmd):
-    a, _b = PyNode(procs, "a@127.0.0.1"), PyNode(procs, "b@127.0.0.1")
+    PyNode(procs, "b@127.0.0.1")
     a = PyNode(procs, "a@127.0.0.1")
     cluster_start(a, "static", "epmd", {"hosts": ["b@127.0.0.1", "c@127.0.0.1"],
                                         "timeout": 200})
@@ -285,6 +285,7 @@ def test_epmd_strategy_between_clusterkit_nodes_with_a_late_peer(procs, clusterk
 def test_local_epmd_between_clusterkit_nodes(procs, clusterkit_epmd):
     a, b = PyNode(procs, "a@127.0.0.1"), PyNode(procs, "b@127.0.0.1")
     c = PyNode(procs, "c@127.0.0.1")
+    assert nodes_of(b) == []
     cluster_start(c, "local", "local_epmd", {})
     c.wait_log('[libcluster:local] connected to :"a@127.0.0.1"')
     c.wait_log('[libcluster:local] connected to :"b@127.0.0.1"')
