@@ -169,10 +169,18 @@ class Worker:
         with self._cond:
             return not self._jobs and not self._busy
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait (real time) until no job is waiting or running; False at the deadline."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._stopping or (not self._jobs and not self._busy), timeout)
+
     def _next(self):
         with self._cond:
             while True:
-                self._busy = False
+                if self._busy:
+                    self._busy = False
+                    self._cond.notify_all()     # wait_idle callers look again
                 if self._stopping:
                     return None
                 if self._jobs:
@@ -334,6 +342,10 @@ class Strategy:
 
     def submit(self, fn: Callable, *args) -> bool:
         return self.worker.submit(fn, *args)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the work started so far is done (init's first round, say)."""
+        return self.worker.wait_idle(timeout)
 
     def call_later(self, delay: float, fn: Callable, *args):
         return self.worker.call_later(delay, fn, *args)
