@@ -230,8 +230,8 @@ def test_worker_runs_jobs_in_order_and_timers_when_due():
         w.call_later(5, done.append, "timer")
         w.submit(done.append, 1)
         w.submit(done.append, 2)
-        wait_for(lambda: done == [1, 2], what="jobs")
-        assert w.idle()
+        assert w.wait_idle(10)
+        assert done == [1, 2] and w.idle()
         clock.t += 5
         w.wake()
         wait_for(lambda: done == [1, 2, "timer"], what="the timer")

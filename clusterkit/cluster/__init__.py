@@ -108,7 +108,7 @@ def _build(name: Any, spec: Any, local, clock) -> Strategy:
         if key not in _SPEC_KEYS:
             if key in _SPEC_ALIASES:
                 right = _SPEC_ALIASES[key]
-                hint = (f"; did you mean 'config'?" if right else
+                hint = ("; did you mean 'config'?" if right else
                         ": clusterkit runs each topology itself, so it has no child_spec")
             else:
                 close = difflib.get_close_matches(str(key), _SPEC_KEYS, n=1, cutoff=0.6)
@@ -130,6 +130,8 @@ def _build(name: Any, spec: Any, local, clock) -> Strategy:
     self_node = local.atom if local is not None else "nonode@nohost"
     loop = local.runtime.loop if local is not None else None
     kw = {"clock": clock} if clock is not None else {}
+    if local is not None:
+        kw["epmd_port"] = local.epmd_port
     return cls(name, spec.get("config"), self_node=self_node, loop=loop, **calls, **kw)
 
 
