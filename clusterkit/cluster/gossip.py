@@ -155,6 +155,8 @@ class Gossip(Strategy):
         self._pending: set = set()        # names handed to the worker and not yet handled
         self._pending_lock = threading.Lock()
         self._reading = False
+        # The plan is known before start, so status() can say where heartbeats will go.
+        self.plan = plan_socket(self.config, is_loopback_host(self.self_node.partition("@")[2]))
 
     def validate(self) -> None:
         c = self.config
@@ -186,8 +188,6 @@ class Gossip(Strategy):
     # -- life cycle (on the worker thread)
 
     def init(self) -> None:
-        host = str(self.self_node).partition("@")[2]
-        self.plan = plan_socket(self.config, is_loopback_host(host))
         try:
             self.sock = self.socket_factory(self.plan)
         except OSError as e:
