@@ -34,6 +34,7 @@ FULL = {
     "failure": dict(kill_rounds=8, stop_rounds=8),
     "startup": dict(rounds=6, lab_rounds=3),
     "codec": dict(rounds=5, min_time=0.3),
+    "gossip": dict(sizes=(4, 16, 32), rounds=2, bound_rounds=4, cpu_window=15.0),
 }
 QUICK = {
     "round_trip": dict(rounds=2, per_round=200, warmup=50),
@@ -42,8 +43,9 @@ QUICK = {
     "failure": dict(kill_rounds=1, stop_rounds=1),
     "startup": dict(rounds=1, lab_rounds=1, idle=0.2),
     "codec": dict(rounds=1, min_time=0.02, erl_iters=1000),
+    "gossip": dict(sizes=(4,), rounds=1, bound_rounds=1, cpu_window=1.0),
 }
-ORDER = ["round_trip", "throughput", "connect", "failure", "startup", "codec"]
+ORDER = ["round_trip", "throughput", "connect", "failure", "startup", "codec", "gossip"]
 
 
 def log(text: str) -> None:

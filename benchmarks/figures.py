@@ -534,3 +534,8 @@ def codec(session: Session | None, rounds: int = 5, min_time: float = 0.3,
             "target": {"op": ">", "ratio": 1.0, "against": "erlang_py",
                        "text": "faster than erlang_py"},
             "rows": rows, "checks": {"round_trip_problems": problems}, "notes": notes}
+
+
+# --- gossip (its own module; listed here so __main__ finds every figure in one place) --
+
+from .gossip import gossip  # noqa: E402,F401

@@ -5,9 +5,10 @@
 %%   encode Node Secret|- Minor   -> hex of the datagram (minor_version 1 = OTP 25 atoms)
 %%   decode Hex Secret|-          -> the node name in it, or "error:Reason"
 %%   plain Node                   -> hex of term_to_binary(#{node => N}, [{minor_version, 2}])
-%%   peer Name Cookie Port Group Secret|-
-%%        a distributed node that gossips like libcluster on 127.0.0.1 and connects to every
-%%        node it hears; prints "heard N" and "nodeup N" lines; ends when stdin closes.
+%%   peer Name Cookie Port Group Secret|- [MaxMs]
+%%        a distributed node that gossips like libcluster on 127.0.0.1 (a heartbeat at once,
+%%        then every rand:uniform(MaxMs) ms, default 300) and connects to every node it
+%%        hears; prints "heard N" (once per node) and "nodeup N" lines; ends when stdin closes.
 -mode(compile).
 
 main(["encode", Node, Secret, Minor]) ->
@@ -21,8 +22,10 @@ main(["decode", Hex, Secret]) ->
 main(["plain", Node]) ->
     io:format("~s~n", [hex(term_to_binary(#{node => list_to_atom(Node)}, [{minor_version, 2}]))]);
 main(["peer", Name, Cookie, Port, Group, Secret]) ->
+    main(["peer", Name, Cookie, Port, Group, Secret, "300"]);
+main(["peer", Name, Cookie, Port, Group, Secret, Max]) ->
     peer(list_to_atom(Name), list_to_atom(Cookie), list_to_integer(Port),
-         parse_ip(Group), secret(Secret)).
+         parse_ip(Group), secret(Secret), list_to_integer(Max)).
 
 secret("-") -> nil;
 secret(S) -> list_to_binary(S).
@@ -64,7 +67,7 @@ hex(B) -> string:lowercase(binary:encode_hex(B)).
 
 parse_ip(S) -> {ok, A} = inet:parse_ipv4_address(S), A.
 
-peer(Name, Cookie, Port, Group, Secret) ->
+peer(Name, Cookie, Port, Group, Secret, Max) ->
     {ok, _} = net_kernel:start([Name, longnames]),
     erlang:set_cookie(node(), Cookie),
     ok = net_kernel:monitor_nodes(true),
@@ -78,22 +81,24 @@ peer(Name, Cookie, Port, Group, Secret) ->
     spawn_link(fun() -> io:get_line(""), Self ! stop end),
     io:format("ready ~s~n", [node()]),
     self() ! beat,
-    loop(S, Group, Port, Secret).
+    loop(S, Group, Port, Secret, Max, #{}).
 
-loop(S, Group, Port, Secret) ->
+loop(S, Group, Port, Secret, Max, Heard) ->
     receive
         beat ->
             ok = gen_udp:send(S, Group, Port, packet(plain(node(), 2), Secret)),
-            erlang:send_after(rand:uniform(300), self(), beat);
+            erlang:send_after(rand:uniform(Max), self(), beat),
+            loop(S, Group, Port, Secret, Max, Heard);
         {udp, S, _Ip, _P, Packet} ->
             case decode(Packet, Secret) of
                 {ok, N} when N =/= node() ->
-                    io:format("heard ~s~n", [N]),
-                    net_kernel:connect_node(N);
-                _ -> ok
+                    maps:is_key(N, Heard) orelse io:format("heard ~s~n", [N]),
+                    %% libcluster: connect unless already connected
+                    lists:member(N, nodes(connected)) orelse net_kernel:connect_node(N),
+                    loop(S, Group, Port, Secret, Max, Heard#{N => true});
+                _ -> loop(S, Group, Port, Secret, Max, Heard)
             end;
-        {nodeup, N} -> io:format("nodeup ~s~n", [N]);
-        {nodedown, N} -> io:format("nodedown ~s~n", [N]);
+        {nodeup, N} -> io:format("nodeup ~s~n", [N]), loop(S, Group, Port, Secret, Max, Heard);
+        {nodedown, N} -> io:format("nodedown ~s~n", [N]), loop(S, Group, Port, Secret, Max, Heard);
         stop -> halt(0)
-    end,
-    loop(S, Group, Port, Secret).
+    end.
