@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -40,7 +41,8 @@ print("ready", name, flush=True)
 while True:
     m = ck.receive()
     if type(m) is tuple and len(m) == 2 and m[0] in ("nodeup", "nodedown"):
-        print(m[0], m[1], flush=True)
+        sys.stdout.write(f"{m[0]} {m[1]}\n")   # one write: a line never splits
+        sys.stdout.flush()
 """
 
 
@@ -60,7 +62,8 @@ class _Member:
         else:
             args = ["escript", str(ESCRIPT), "peer", name, cookie, str(port), GROUP, cookie,
                     str(MAX_INTERVAL_MS)]
-        self.proc = session.popen(args)
+        # stderr (log lines) apart: only this process's own lines come on stdout.
+        self.proc = session.popen(args, stderr=subprocess.DEVNULL)
         self.ready: float | None = None
         self.up: dict[str, float] = {}
         self.lines: list[str] = []

@@ -1,7 +1,6 @@
 """The Gossip strategy in one process, with a fake socket, clock and random interval."""
 from __future__ import annotations
 
-import logging
 import threading
 
 import pytest

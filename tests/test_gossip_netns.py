@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import port_open, wait_for
+from conftest import wait_for
 from nodes import PY_AGENT, PyNode, _Agent
 
 HOSTS = 3

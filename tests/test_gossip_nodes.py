@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
+import threading
 
 import pytest
 
-from clusterkit.cluster import gossip_wire as wire
-from conftest import free_port, requires_erlang, wait_for
+from conftest import requires_erlang, wait_for
 from nodes import PyNode
 
 ESCRIPT = os.path.join(os.path.dirname(__file__), "erl", "gossip_heartbeat.escript")
@@ -119,7 +118,6 @@ class ErlGossip:
         self.proc = procs.start(["escript", ESCRIPT, "peer", name, cookie, str(port), GROUP,
                                  secret or "-"])
         self.lines: list[str] = []
-        import threading
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
 
@@ -155,3 +153,15 @@ def test_real_erlang_with_another_secret_stays_apart(procs, real_epmd):
     wait_for(lambda: ignored(a) >= 3, timeout=30, what="a to drop erl's heartbeats")
     assert visible(a) == []
     assert not any(line.startswith("heard") for line in erl.lines)
+
+
+def test_broadcast_only_on_the_loopback_broadcast_address(procs, clusterkit_epmd):
+    port = free_udp_port()
+    config = {"port": port, "broadcast_only": True, "multicast_addr": "127.255.255.255"}
+    nodes = []
+    for name in ("a@127.0.0.1", "b@127.0.0.1"):
+        n = PyNode(procs, name)
+        n.run(f"ck.cluster.start({{'gossip': {{'strategy': 'gossip', 'config': {config!r}}}}})")
+        nodes.append(n)
+    wait_for(lambda: visible(nodes[0]) == ["b@127.0.0.1"], timeout=30, what="a to find b")
+    assert visible(nodes[1]) == ["a@127.0.0.1"]

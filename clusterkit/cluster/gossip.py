@@ -21,7 +21,6 @@ until the next heartbeat) and the base's clock.
 from __future__ import annotations
 
 import ipaddress
-import logging
 import random
 import socket
 import threading
