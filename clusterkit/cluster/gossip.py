@@ -33,7 +33,6 @@ from .base import STRATEGIES, Strategy
 __all__ = ["Gossip", "SocketPlan", "plan_socket", "open_socket"]
 
 MAX_INTERVAL_MS = 5000   # libcluster: Process.send_after(self(), :heartbeat, :rand.uniform(5_000))
-READ_BATCH = 64          # datagrams read per wake-up of the loop, so a flood cannot hog it
 LOOPBACK = "127.0.0.1"
 
 
@@ -241,15 +240,16 @@ class Gossip(Strategy):
     # -- receiving (node loop thread)
 
     def _readable(self, sock) -> None:
-        for _ in range(READ_BATCH):
-            try:
-                data, addr = sock.recvfrom(wire.MAX_PACKET + 1)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                self.debug(f"gossip socket read failed: {e}")
-                return
-            self.datagram(data, addr)
+        # One datagram per wake-up: the selector is level-triggered, so the loop calls
+        # again while more wait, and other work on the loop gets its turn in between.
+        try:
+            data, addr = sock.recvfrom(wire.MAX_PACKET + 1)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self.debug(f"gossip socket read failed: {e}")
+            return
+        self.datagram(data, addr)
 
     def datagram(self, data: bytes, addr=None) -> None:
         """One datagram received: a heard node goes to the worker, anything else is

@@ -12,6 +12,7 @@ counts (other keys are ignored).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -33,6 +34,7 @@ class BadHeartbeat(ValueError):
     """A datagram that is not a heartbeat we accept; str() says why, in one line."""
 
 
+@functools.lru_cache(maxsize=16)
 def key_for(secret) -> bytes:
     """libcluster's key: sha256 of the secret's bytes (a str is taken as UTF-8)."""
     if isinstance(secret, str):
