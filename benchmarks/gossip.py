@@ -211,7 +211,11 @@ def gossip(session: Session, sizes=(4, 16, 32), rounds: int = 2, bound_rounds: i
                 "notes": ["after last start: from the last node's gossip start (its first "
                           "heartbeat goes out at once) to the last nodeup of the mesh; "
                           "× base is the ratio to the one-round-trip bound, a connect "
-                          "(EPMD lookup, handshake, ping) measured in the same run",
+                          "(EPMD lookup, handshake, ping) measured in the same run. The mesh "
+                          "does form in that one round (well under the first 1-5 s heartbeat "
+                          "interval); the ratio grows with N because the last node takes N-1 "
+                          "handshakes at once, and each new connection starts a global "
+                          "exchange with the whole mesh, on this machine's CPUs",
                           "from spawn: from spawning the first of the N processes (start-up "
                           "of N processes on this machine's CPUs included)",
                           "erl: tests/erl/gossip_heartbeat.escript's peer mode, a real Erlang "
