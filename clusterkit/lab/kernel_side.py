@@ -29,6 +29,16 @@ def boot(settings: dict) -> None:
     threading.Thread(target=_watch_lab, args=(lab_pid,), name="clusterkit-lab-watchdog",
                      daemon=True).start()
     ck.start(settings["name"], cookie=settings["cookie"], **settings.get("options", {}))
+    topologies = settings.get("topologies")
+    if topologies:
+        # As Cluster.Supervisor among an application's children: discovery starts with the
+        # node. The boot waits for each strategy's first round, so that the lab's next node
+        # starts after this one has looked for the others (outputs stay in order).
+        ck.cluster.start(topologies)
+        for name in topologies:
+            strategy = ck.cluster.running(name)
+            if strategy is not None:
+                strategy.wait_idle(30)
     try:
         from IPython import get_ipython
         shell = get_ipython()
