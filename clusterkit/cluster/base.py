@@ -368,9 +368,9 @@ class Strategy:
             self.seen.update(n for n in wanted if n != self.self_node)
         listed = self._listed()
         bad = []
-        for n in wanted:
-            if n == self.self_node or n in listed:
-                continue
+        # libcluster diffs MapSets, and a small MapSet iterates in sorted order: so
+        # nodes are tried (and logged) sorted, whatever order they were found in.
+        for n in sorted(set(wanted) - listed - {self.self_node}):
             try:
                 result = self.connect(n)
             except Exception as e:
@@ -396,9 +396,7 @@ class Strategy:
             self.seen.difference_update(wanted)
         listed = self._listed()
         bad = []
-        for n in wanted:
-            if n == self.self_node or n not in listed:
-                continue
+        for n in sorted((set(wanted) & listed) - {self.self_node}):
             try:
                 result = self.disconnect(n)
             except Exception as e:

@@ -32,13 +32,9 @@ def boot(settings: dict) -> None:
     topologies = settings.get("topologies")
     if topologies:
         # As Cluster.Supervisor among an application's children: discovery starts with the
-        # node. The boot waits for each strategy's first round, so that the lab's next node
-        # starts after this one has looked for the others (outputs stay in order).
-        ck.cluster.start(topologies)
-        for name in topologies:
-            strategy = ck.cluster.running(name)
-            if strategy is not None:
-                strategy.wait_idle(30)
+        # node. start returns after each strategy's first round, so the lab's next node
+        # boots once this one has looked for the others (outputs stay in order).
+        ck.cluster.start(topologies, timeout=30)
     try:
         from IPython import get_ipython
         shell = get_ipython()
