@@ -403,3 +403,17 @@ def test_default_calls_without_a_node_are_ignored(registered, log):
     s.worker.log = log
     assert s.connect_nodes(["b@h"]) == [(Atom("b@h"), Atom("ignored"))]
     assert log.lines == ["WARNING [libcluster:t] unable to connect to :b@h: not part of network"]
+
+
+def test_a_topology_ends_when_its_node_stops(registered):
+    clock = Clock()
+    alive = [True]
+    s = Recorder("t", {"hosts": ["a@h"]}, self_node="me@h", clock=clock, **Fake().kw())
+    s.stop_with(lambda: alive[0])
+    s.start()
+    assert s.wait_idle(10) and s.running
+    alive[0] = False
+    s.call_later(1, print, "never")
+    clock.t += 1
+    s.worker.wake()
+    wait_for(lambda: not s.running, what="the topology to end")

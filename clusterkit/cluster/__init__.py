@@ -132,7 +132,10 @@ def _build(name: Any, spec: Any, local, clock) -> Strategy:
     kw = {"clock": clock} if clock is not None else {}
     if local is not None:
         kw["epmd_port"] = local.epmd_port
-    return cls(name, spec.get("config"), self_node=self_node, loop=loop, **calls, **kw)
+    strategy = cls(name, spec.get("config"), self_node=self_node, loop=loop, **calls, **kw)
+    if local is not None:
+        strategy.stop_with(lambda: local.alive)
+    return strategy
 
 
 def start(topologies: dict, *, wait: bool = True, timeout: float = 10.0, clock=None) -> None:
