@@ -331,3 +331,12 @@ def test_local_epmd_and_erlang_hosts_find_real_erlang_nodes(procs, real_epmd, tm
     wait_for(lambda: {"e1@127.0.0.1", "e2@127.0.0.1"} <= set(nodes_of(q)),
              what="q to join the Erlang nodes")
     assert 'connected to :"py@127.0.0.1"' not in q.log_text()       # name_match "e"
+
+
+def test_a_topology_ends_when_ck_stop_ends_its_node(procs, clusterkit_epmd):
+    a = PyNode(procs, "a@127.0.0.1")
+    cluster_start(a, "static", "epmd", {"hosts": ["b@127.0.0.1"], "timeout": 100})
+    a.wait_log('[libcluster:static] unable to connect to :"b@127.0.0.1"')
+    a.run("ck.stop()")
+    wait_for(lambda: a.eval("ck.cluster.status()['static']['running']") is False,
+             what="the topology to end with its node")

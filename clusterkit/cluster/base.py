@@ -105,6 +105,8 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._dropped = False
         self._busy = False
+        self.guard: Callable[[], bool] | None = None     # False: stop before the next job
+        self.on_guard_stop: Callable[[], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -203,6 +205,13 @@ class Worker:
             if job is None:
                 return
             fn, args = job
+            if self.guard is not None and not self.guard():
+                # The node this topology serves has stopped: end, as a supervisor's
+                # children end with their application.
+                self.stop(0)
+                if self.on_guard_stop is not None:
+                    self.on_guard_stop()
+                return
             try:
                 fn(*args)
             except Exception:   # one bad job must not end the topology
@@ -242,6 +251,7 @@ class Strategy:
         self.seen: set[Atom] = set()
         self._seen_lock = threading.Lock()     # status() reads it from other threads
         self.worker = Worker(f"cluster-{self.topology}", clock, self.log)
+        self.worker.on_guard_stop = self.stop
         self.validate()
 
     # -- config
@@ -333,8 +343,16 @@ class Strategy:
         """The strategy's first work, on the worker thread (libcluster's init/1)."""
 
     def stop(self) -> None:
-        """End timers and the worker; connections stay as they are, as in libcluster."""
+        """End timers and the worker; connections stay as they are, as in libcluster.
+
+        Also called (on the worker thread) when the node this topology serves has
+        stopped; a strategy with sockets closes them here."""
         self.worker.stop()
+
+    def stop_with(self, alive: Callable[[], bool]) -> None:
+        """End this topology before its next job once alive() is False (ck.cluster.start
+        passes the node's liveness)."""
+        self.worker.guard = alive
 
     @property
     def running(self) -> bool:
@@ -368,9 +386,9 @@ class Strategy:
             self.seen.update(n for n in wanted if n != self.self_node)
         listed = self._listed()
         bad = []
-        for n in wanted:
-            if n == self.self_node or n in listed:
-                continue
+        # libcluster diffs MapSets, and a small MapSet iterates in sorted order: so
+        # nodes are tried (and logged) sorted, whatever order they were found in.
+        for n in sorted(set(wanted) - listed - {self.self_node}):
             try:
                 result = self.connect(n)
             except Exception as e:
@@ -396,9 +414,7 @@ class Strategy:
             self.seen.difference_update(wanted)
         listed = self._listed()
         bad = []
-        for n in wanted:
-            if n == self.self_node or n not in listed:
-                continue
+        for n in sorted((set(wanted) & listed) - {self.self_node}):
             try:
                 result = self.disconnect(n)
             except Exception as e:
