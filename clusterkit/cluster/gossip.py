@@ -145,11 +145,9 @@ class Gossip(Strategy):
         super().__init__(*args, **kw)
         self.socket_factory = socket_factory
         self.rand = rand or (lambda: random.randint(1, MAX_INTERVAL_MS))
-        self.plan: SocketPlan | None = None
         self.sock = None
         self.sent = 0
         self.ignored = 0
-        self._timer = None
         self._pending: set = set()        # names handed to the worker and not yet handled
         self._pending_lock = threading.Lock()
         self._reading = False
@@ -192,6 +190,10 @@ class Gossip(Strategy):
             self.warn(f"cannot open the gossip socket on {self.plan.bind}:{self.plan.port}: "
                       f"{e}; not joining cluster")
             return
+        if not self.worker.running:       # stopped while the socket was being opened
+            self.sock.close()
+            self.sock = None
+            return
         if self.loop is not None:
             self._reading = True
             self.loop.call_soon_threadsafe(self._add_reader, self.sock)
@@ -229,7 +231,7 @@ class Gossip(Strategy):
         if sock is None:
             return
         # Schedule first: a send that fails must not end the heartbeats.
-        self._timer = self.call_later(self.rand() / 1000.0, self.heartbeat)
+        self.call_later(self.rand() / 1000.0, self.heartbeat)
         packet = wire.encode(self.self_node, self.config["secret"])
         try:
             sock.sendto(packet, (self.plan.target, self.plan.port))
@@ -280,8 +282,7 @@ class Gossip(Strategy):
     def status(self) -> dict:
         out = super().status()
         out.update(sent=self.sent, ignored=self.ignored,
-                   group=None if self.plan is None else
-                   f"{self.plan.target}:{self.plan.port} via {self.plan.interface}")
+                   group=f"{self.plan.target}:{self.plan.port} via {self.plan.interface}")
         return out
 
 
