@@ -37,6 +37,7 @@ FULL = {
     "floor": dict(rounds=5, per_round=2000, burst=20000),
     "slow_peer": dict(rounds=3, n=5000),
     "pubsub": dict(rounds=3, latency_samples=200),
+    "gossip": dict(sizes=(4, 16, 32), rounds=2, bound_rounds=4, cpu_window=15.0),
 }
 QUICK = {
     "round_trip": dict(rounds=2, per_round=200, warmup=50),
@@ -48,9 +49,10 @@ QUICK = {
     "floor": dict(rounds=1, per_round=100, burst=500),
     "slow_peer": dict(rounds=1, n=300),
     "pubsub": dict(rounds=1, latency_samples=10, broadcasts={1: 100, 10: 50, 100: 20}),
+    "gossip": dict(sizes=(4,), rounds=1, bound_rounds=1, cpu_window=1.0),
 }
 ORDER = ["round_trip", "throughput", "floor", "slow_peer", "connect", "failure", "startup",
-         "codec", "pubsub"]
+         "codec", "pubsub", "gossip"]
 
 
 def log(text: str) -> None:

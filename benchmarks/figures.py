@@ -758,3 +758,8 @@ def pubsub(session: Session, rounds: int = 3, fanouts=(1, 10, 100),
          "target": None, "rows": lat_rows, "checks": {},
          "notes": common + [f"{latency_samples} broadcasts per case and round, one at a time"]},
     ]}
+
+
+# --- gossip (its own module; listed here so __main__ finds every figure in one place) --
+
+from .gossip import gossip  # noqa: E402,F401
