@@ -59,6 +59,8 @@ class ClusterMagics(Magics):
     @argument("--cookie", default=None, help="the cookie for the nodes started")
     @argument("--hidden", action="store_true", help="start hidden nodes")
     @argument("--net-ticktime", type=float, default=None)
+    @argument("--elixir", action="store_true", help="start real Elixir nodes (elixir)")
+    @argument("--erlang", action="store_true", help="start real Erlang nodes (erl)")
     @argument("--timeout", type=float, default=10.0, help="for wait: seconds")
     @line_magic
     def cluster(self, line: str):
@@ -72,6 +74,8 @@ class ClusterMagics(Magics):
                     options["hidden"] = True
                 if args.net_ticktime is not None:
                     options["net_ticktime"] = args.net_ticktime
+                if args.elixir or args.erlang:
+                    options["beam"] = "elixir" if args.elixir else "erlang"
                 started = lab.start(*args.nodes, cookie=args.cookie, **options)
                 for name in started:
                     print(f"started {name}")
@@ -107,7 +111,11 @@ class ClusterMagics(Magics):
         print("\nTo open a console on a node kernel, run in a terminal:")
         for info in lab.status():
             if info["state"] in ("running", "frozen"):
-                print(f"  jupyter console --existing {info['connection_file']}")
+                node = lab.node(info["node"])
+                if getattr(node, "beam", False):        # a real node: a remote shell
+                    print(f"  {node.remote_shell()}")
+                else:
+                    print(f"  jupyter console --existing {info['connection_file']}")
 
     @magic_arguments()
     @argument("nodes", nargs="+", help="the nodes to run the cell on: a b")
