@@ -669,3 +669,92 @@ def slow_peer(session: Session, rounds: int = 3, n: int = 5000, size: int = 4096
                       "the sender's memory growth during a burst (highest resident memory "
                       "less the memory before, MiB): " + ", ".join(
                           f"{r['pair']} {r['sender_rss_growth_mib']}" for r in rows)]}
+
+
+# --- PubSub --------------------------------------------------------------------------
+
+PUBSUB_BROADCASTS = {1: 4000, 10: 2000, 100: 400}
+
+
+def _pubsub_cluster(session: Session, kind: str):
+    cookie = f"bench_pubsub_{kind}"
+    agents = [session.agent(kind, session.fresh_name(f"ps{kind}{i}"), cookie, wait=False)
+              for i in range(3)]
+    for a in agents:
+        session.boot(a)
+    for a in agents:
+        a.ps_start()
+    for other in agents[1:]:
+        if agents[0].ping(other.name) != "pong":
+            raise BenchError(f"{agents[0].name} cannot reach {other.name}")
+    for a in agents:
+        wait_until(lambda a=a: a.ps_members() == 3, 15, f"{a.name} to see three workers")
+    return agents
+
+
+def pubsub(session: Session, rounds: int = 3, fanouts=(1, 10, 100),
+           broadcasts: dict | None = None, latency_samples: int = 200,
+           kinds=None, log=None) -> dict:
+    """One publisher, K subscribers spread over three nodes (the publisher's among them):
+    clusterkit's PubSub against the same workload on erl nodes with OTP's pg and the
+    PG2 adapter's sends (ckbench.erl), cluster by cluster, interleaved."""
+    kinds = kinds or (["ck", "erl"] if HAVE_ERLANG else ["ck"])
+    broadcasts = {**PUBSUB_BROADCASTS, **(broadcasts or {})}
+    clusters = {}
+    try:
+        for kind in kinds:
+            clusters[kind] = _pubsub_cluster(session, kind)
+        spread = {}
+        for k in fanouts:
+            # the first subscriber on another node, then round robin over the three
+            counts = [0, 0, 0]
+            for j in range(k):
+                counts[(j + 1) % 3] += 1
+            spread[k] = counts
+            for kind, agents in clusters.items():
+                for agent, count in zip(agents, counts):
+                    if count:
+                        agent.ps_subs(f"t{k}", count, agents[0].name)
+        rates = {(kind, k): [] for kind in kinds for k in fanouts}
+        lat = {(kind, k): [] for kind in kinds for k in fanouts}
+        lost = {f"{kind}, {k}": 0 for kind in kinds for k in fanouts}
+        out_of_order = dict(lost)
+        for kind, agents in clusters.items():       # warm-up
+            for k in fanouts:
+                agents[0].ps_tput(f"t{k}", max(1, broadcasts[k] // 10), k)
+        for r in range(rounds):
+            for k in fanouts:
+                for kind, agents in clusters.items():
+                    n = broadcasts[k]
+                    ns, count, errors = agents[0].ps_tput(f"t{k}", n, k)
+                    rates[(kind, k)].append(n / (ns / 1e9))
+                    lost[f"{kind}, {k}"] += n * k - count
+                    out_of_order[f"{kind}, {k}"] += errors
+                    lat[(kind, k)] += agents[0].ps_lat(f"t{k}", latency_samples, k)
+            _say(log, f"pubsub: round {r + 1}/{rounds}")
+    finally:
+        _stop([a for agents in clusters.values() for a in agents])
+    tput_rows = [{"pair": kind, "case": f"{k} subscribers", "median": median(v), "p99": None,
+                  "n": len(v) * broadcasts[k], "deliveries_per_s": median(v) * k}
+                 for (kind, k), v in rates.items()]
+    lat_rows = [{"pair": kind, "case": f"{k} subscribers", "median": median(v) / 1e3,
+                 "p99": percentile(v, 99) / 1e3, "n": len(v)} for (kind, k), v in lat.items()]
+    where = "; ".join(f"{k}: {c[0]}/{c[1]}/{c[2]}" for k, c in spread.items())
+    common = [f"three nodes per cluster, the publisher on the first; subscribers per node "
+              f"(publisher's/second/third) {where}",
+              "ck: PubSub.broadcast; erl: OTP's pg with the PG2 adapter's sends "
+              "(a forward_to_local to each other node's worker, local dispatch from an ETS "
+              "bag, as Phoenix.PubSub does)"]
+    base = "erl" if "erl" in kinds else None
+    return {"figures": [
+        {"id": "pubsub_throughput", "title": "PubSub broadcasts per second, one publisher",
+         "unit": "broadcasts/s", "better": "higher", "baseline": base, "target": None,
+         "rows": tput_rows, "checks": {"lost": lost, "out_of_order": out_of_order},
+         "notes": common + [f"{rounds} interleaved batches per case ({', '.join(f'{k}: {n}' for k, n in broadcasts.items() if k in fanouts)} "
+                            "broadcasts), timed from the first broadcast until every "
+                            "subscriber reported the last; median over batches"]},
+        {"id": "pubsub_latency", "title": "PubSub fan-out latency: broadcast until every "
+         "subscriber acknowledged", "unit": "µs", "better": "lower", "baseline": base,
+         "target": None, "rows": lat_rows, "checks": {},
+         "notes": common + [f"{latency_samples} broadcasts per case and round, one at a time"]},
+    ]}

@@ -144,6 +144,82 @@ def watch(node: str):
     return ["down", time.time_ns()]
 
 
+# --- PubSub: the same workload as ckbench.erl's ps_* commands --------------------------
+
+PS = "bench"
+TP, LAT, ACK = Atom("tp"), Atom("lat"), Atom("ack")
+_pub_registered = False
+
+
+def ps_subscriber(topic: str, pub, ready: threading.Event) -> None:
+    ck.PubSub.subscribe(PS, topic)
+    ready.set()
+    receive, send = ck.receive, ck.send
+    got = errors = 0
+    while True:
+        m = receive()
+        if m[0] == TP:
+            if m[1] != got + 1:
+                errors += 1
+            got += 1
+            if m[1] == m[2]:
+                send(pub, (DONE, got, errors))
+                got = errors = 0
+        elif m[0] == LAT:
+            send(pub, (ACK, m[1]))
+
+
+def ps_subs(topic: str, k: int, pub_node: str) -> str:
+    pub = ("bench_pub", pub_node)
+    for _ in range(k):
+        ready = threading.Event()
+        ck.spawn(ps_subscriber, topic, pub, ready)
+        if not ready.wait(10):
+            raise RuntimeError("a subscriber did not start")
+    return "ok"
+
+
+def _ps_register() -> None:
+    global _pub_registered
+    if not _pub_registered:
+        ck.register("bench_pub", ck.self())
+        _pub_registered = True
+
+
+def ps_tput(topic: str, n: int, k: int) -> dict:
+    _ps_register()
+    broadcast, receive = ck.PubSub.broadcast, ck.receive
+    t0 = _now()
+    for i in range(1, n + 1):
+        broadcast(PS, topic, (TP, i, n))
+    got = errors = 0
+    for _ in range(k):
+        try:
+            m = receive(timeout=120, match=lambda m: type(m) is tuple and m[0] == DONE)
+        except ck.ReceiveTimeout:
+            return {"timeout": _now() - t0}
+        got += m[1]
+        errors += m[2]
+    return {"ok": True, "ns": _now() - t0, "count": got, "errors": errors}
+
+
+def ps_lat(topic: str, m: int, k: int) -> dict:
+    _ps_register()
+    broadcast, receive = ck.PubSub.broadcast, ck.receive
+    times = []
+    for i in range(1, m + 1):
+        want = (ACK, i)
+        t0 = _now()
+        broadcast(PS, topic, (LAT, i))
+        for _ in range(k):
+            try:
+                receive(timeout=10, match=lambda x: x == want)
+            except ck.ReceiveTimeout:
+                return {"lost": i}
+        times.append(_now() - t0)
+    return {"ok": True, "times": times}
+
+
 def handle(req: dict):
     cmd = req["cmd"]
     if cmd == "start":
@@ -168,6 +244,17 @@ def handle(req: dict):
         return reconnect(req["node"], req.get("pause_ms", 100))
     if cmd == "watch":
         return watch(req["node"])
+    if cmd == "ps_start":
+        ck.PubSub.start(PS)
+        return "ok"
+    if cmd == "ps_members":
+        return len(ck.pg.get_members("Elixir.Phoenix.PubSub", Atom("Elixir.bench.Adapter")))
+    if cmd == "ps_subs":
+        return ps_subs(req["topic"], req["k"], req["pub_node"])
+    if cmd == "ps_tput":
+        return ps_tput(req["topic"], req["n"], req["k"])
+    if cmd == "ps_lat":
+        return ps_lat(req["topic"], req["m"], req["k"])
     if cmd == "halt":
         reply("ok")
         os._exit(0)

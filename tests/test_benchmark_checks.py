@@ -219,3 +219,15 @@ def test_slow_peer_loses_nothing_and_leaves_the_receiver_running(session):
     assert [r["pair"] for r in fig["rows"]] == [figures.label(a, b) for a, b in KINDS]
     assert not any(fig["checks"]["lost"].values())
     assert not any(fig["checks"]["out_of_order"].values())
+
+
+def test_pubsub_every_broadcast_reaches_every_subscriber_in_order(session):
+    out = figures.pubsub(session, rounds=1, latency_samples=5, fanouts=(1, 10),
+                         broadcasts={1: 50, 10: 20})
+    tput, lat = out["figures"]
+    want = ["ck", "erl"] if HAVE_ERLANG else ["ck"]
+    assert sorted({r["pair"] for r in tput["rows"]}) == want
+    assert all(r["median"] > 0 for r in tput["rows"] + lat["rows"])
+    assert not any(tput["checks"]["lost"].values())
+    assert not any(tput["checks"]["out_of_order"].values())
+    assert all(r["n"] == 5 for r in lat["rows"])
