@@ -48,3 +48,28 @@ def pytest_unconfigure(config):
     if _epmd is not None and _epmd.poll() is None:
         os.killpg(_epmd.pid, signal.SIGKILL)
         _epmd.wait(timeout=5)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Lessons with real Erlang/Elixir nodes (notebook metadata "clusterkit": {"needs":
+    ["elixir"]}) are skipped, with the install line, where those are not installed."""
+    import json
+    import shutil
+    import pytest
+    needs_by_path = {}
+    for item in items:
+        path = str(getattr(item, "fspath", ""))
+        if not path.endswith(".ipynb"):
+            continue
+        if path not in needs_by_path:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    meta = json.load(f).get("metadata", {}).get("clusterkit", {})
+            except (OSError, ValueError):
+                meta = {}
+            missing = [tool for tool in meta.get("needs", []) if shutil.which(tool) is None]
+            needs_by_path[path] = missing
+        if needs_by_path[path]:
+            from clusterkit.lab.beam import INSTALL_HINT
+            item.add_marker(pytest.mark.skip(
+                reason=f"{', '.join(needs_by_path[path])} not found: {INSTALL_HINT}"))

@@ -25,6 +25,8 @@ def run(node_name: str) -> int:
         "Try Node.list(), Node.ping('b@127.0.0.1'), flush(). Ctrl-D leaves.\n"))
     shell.prompts = NodePrompts(shell)
     shell.confirm_exit = False
+    # IPython adds a random "Tip: ..." under the banner; the banner says what the learner needs.
+    shell.enable_tip = False
     shell()
     ck.stop()
     return 0

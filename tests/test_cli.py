@@ -16,6 +16,7 @@ def test_node_and_shell(procs, clusterkit_epmd):
          "secret_token"], input='Node.ping("b@127.0.0.1")\nsorted(Node.list())\n',
         capture_output=True, text=True, timeout=60)
     assert "(a@127.0.0.1)1> Atom('pong')" in shell.stdout
+    assert "Tip:" not in shell.stdout                  # the banner only, no IPython tip
     assert "(a@127.0.0.1)2> [Atom('b@127.0.0.1')]" in shell.stdout
     # The node is also reachable from a third process, until it is stopped.
     c = PyNode(procs, "c@127.0.0.1")

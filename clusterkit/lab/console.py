@@ -646,6 +646,8 @@ class Console:
         self._detach(node.name)
         if self._closed or node.state not in ("running", "frozen"):
             return
+        if getattr(node, "beam", False):
+            return      # a real elixir/erl node has no kernel to watch; its shell still works
         # A session of its own: clients that share one also share the shell socket's
         # identity, and the kernel would answer only one of them (the lab's would hang).
         own = node.manager.session

@@ -235,6 +235,15 @@ class Lab:
         return wanted
 
     async def _start_one(self, name: str, cookie: str, options: dict) -> None:
+        if options.get("beam"):             # a real elixir/erl node (beam.py)
+            if options.get("topology") or options.get("config"):
+                raise LabError("a real Elixir/Erlang node takes no --topology or "
+                               "--sys-config here: start it with its own libcluster or "
+                               "-config instead")
+            from . import beam
+            node = await beam.start(self, name, cookie, options, self._beam_exited)
+            self._emit("started", node)
+            return
         node = await self._launch(name, cookie)
         await self._boot(node, options)
 
@@ -298,7 +307,7 @@ class Lab:
         node = self.node(name)
         if node.state == "frozen":
             await self.athaw(name)
-        if node.state == "running":
+        if node.state == "running" and not getattr(node, "beam", False):
             try:
                 await self._execute(node, "import clusterkit as _ck; _ck.stop()", 10)
             except Exception:
@@ -351,6 +360,9 @@ class Lab:
             pass
 
     async def _shutdown(self, node: NodeKernel, now: bool) -> None:
+        if getattr(node, "beam", False):
+            await node.close(now)
+            return
         if node._reader is not None:
             node._reader.cancel()
         try:
@@ -382,6 +394,8 @@ class Lab:
     async def _execute(self, node: NodeKernel, code: str, timeout: float,
                        keep_backlog: bool = False) -> RunResult:
         """Run code; the backlog is handed over with the result (or left, if kept)."""
+        if getattr(node, "beam", False):
+            return await node.execute(code, timeout, keep_backlog)
         if keep_backlog:
             backlog = []
         else:
@@ -410,6 +424,14 @@ class Lab:
                 if not request.future.done():
                     request.future.set_exception(LabError(
                         f"{node.name} died; its kernel's own log is {log_file}"))
+            self._emit("died", node)
+
+    def _beam_exited(self, node) -> None:
+        """A real node's VM ended without the lab stopping it (halt, a crash)."""
+        if not node.closing and node.state in ("running", "frozen"):
+            node.state = "dead"
+            node._fail_all(f"{node.name} died; what it printed is in %cluster logs "
+                           f"{node.label}")
             self._emit("died", node)
 
     def _on_iopub(self, node: NodeKernel, msg: dict) -> None:

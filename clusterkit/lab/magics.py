@@ -84,6 +84,8 @@ class ClusterMagics(Magics):
     @argument("--topology-config", action="append", default=[], metavar="KEY=VALUE",
               help="a config key of that strategy (repeat for more)")
     @argument("--secret", default=None, help="short for --topology-config secret=...")
+    @argument("--elixir", action="store_true", help="start real Elixir nodes (elixir)")
+    @argument("--erlang", action="store_true", help="start real Erlang nodes (erl)")
     @argument("--timeout", type=float, default=10.0, help="for wait: seconds")
     @line_magic
     def cluster(self, line: str):
@@ -108,6 +110,8 @@ class ClusterMagics(Magics):
                     options["topology_config"] = topology_config
                 elif topology_config:
                     raise LabError("--topology-config and --secret need --topology")
+                if args.elixir or args.erlang:
+                    options["beam"] = "elixir" if args.elixir else "erlang"
                 started = lab.start(*args.nodes, cookie=args.cookie, **options)
                 for name in started:
                     print(f"started {name}")
@@ -143,7 +147,11 @@ class ClusterMagics(Magics):
         print("\nTo open a console on a node kernel, run in a terminal:")
         for info in lab.status():
             if info["state"] in ("running", "frozen"):
-                print(f"  jupyter console --existing {info['connection_file']}")
+                node = lab.node(info["node"])
+                if getattr(node, "beam", False):        # a real node: a remote shell
+                    print(f"  {node.remote_shell()}")
+                else:
+                    print(f"  jupyter console --existing {info['connection_file']}")
 
     @magic_arguments()
     @argument("nodes", nargs="+", help="the nodes to run the cell on: a b")
