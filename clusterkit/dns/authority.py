@@ -148,7 +148,8 @@ class Authority:
         """One request in, one reply out; None means drop it (too short to answer)."""
         try:
             query = dns.message.from_wire(wire, keyring=self.policy.keyring or None)
-        except (dns.message.UnknownTSIGKey, dns.tsig.PeerError) as exc:
+        except (dns.message.UnknownTSIGKey, dns.tsig.PeerError, dns.tsig.BadSignature,
+                dns.tsig.BadTime) as exc:
             log.warning("TSIG check failed from %s: %s", peer_ip, exc or type(exc).__name__)
             return _header_reply(wire, dns.rcode.NOTAUTH)
         except Exception as exc:   # any parse failure: one line, then FORMERR or drop
@@ -173,11 +174,12 @@ class Authority:
 
     def _render(self, query, reply, tcp: bool) -> bytes:
         if tcp:
-            return reply.to_wire(max_size=65535)
+            return reply.to_wire(max_size=65535, want_shuffle=False)
         limit = UDP_MIN
         if query.edns >= 0:
             limit = max(UDP_MIN, min(query.payload, UDP_MAX))
-        return reply.to_wire(max_size=limit, prefer_truncation=True)
+        # No shuffling: the same answer in the same order on every run, for lessons.
+        return reply.to_wire(max_size=limit, prefer_truncation=True, want_shuffle=False)
 
     # --- QUERY ------------------------------------------------------------------
     def _query(self, query) -> dns.message.Message:
@@ -206,16 +208,16 @@ class Authority:
                 return reply
             if q.rdtype == ANY:
                 for rdataset in node.rdatasets:
-                    reply.answer.append(dns.rrset.from_rdata_list(name, rdataset.ttl,
+                    reply.answer.append(_rrset(name, rdataset.ttl,
                                                                   list(rdataset)))
                 break
             found = node.get_rdataset(IN, q.rdtype)
             if found is not None:
-                reply.answer.append(dns.rrset.from_rdata_list(name, found.ttl, list(found)))
+                reply.answer.append(_rrset(name, found.ttl, list(found)))
                 break
             cname = node.get_rdataset(IN, CNAME)
             if cname is not None and q.rdtype != CNAME and seen < CNAME_DEPTH:
-                reply.answer.append(dns.rrset.from_rdata_list(name, cname.ttl, list(cname)))
+                reply.answer.append(_rrset(name, cname.ttl, list(cname)))
                 name, seen = cname[0].target, seen + 1
                 zone = self.zone_for(name)
                 if zone is None:        # points outside: the resolver follows it
@@ -230,7 +232,7 @@ class Authority:
     def _soa(self, zone, reply) -> None:
         soa = zone.get_rdataset(zone.origin, SOA)
         if soa is not None:
-            reply.authority.append(dns.rrset.from_rdata_list(zone.origin, soa.ttl, list(soa)))
+            reply.authority.append(_rrset(zone.origin, soa.ttl, list(soa)))
 
     def _glue(self, reply) -> None:
         """The addresses of SRV targets we know, so one query is enough."""
@@ -245,7 +247,7 @@ class Authority:
                     found = zone.get_rdataset(srv.target, rdtype)
                     if found is not None:
                         reply.additional.append(
-                            dns.rrset.from_rdata_list(srv.target, found.ttl, list(found)))
+                            _rrset(srv.target, found.ttl, list(found)))
 
     def _synth_ptr(self, qname, reply) -> bool:
         address = _reverse_ip(qname)
@@ -261,7 +263,7 @@ class Authority:
         if not names:
             return False
         rdatas = [dns.rdtypes.ANY.PTR.PTR(IN, PTR, n) for n, _ in sorted(set(names))]
-        reply.answer.append(dns.rrset.from_rdata_list(qname, min(t for _, t in names), rdatas))
+        reply.answer.append(_rrset(qname, min(t for _, t in names), rdatas))
         return True
 
     # --- UPDATE (RFC 2136) ------------------------------------------------------
@@ -296,19 +298,22 @@ class Authority:
             if rr.ttl != 0 or not rr.name.is_subdomain(zone.origin):
                 return dns.rcode.NOTZONE if rr.ttl == 0 else dns.rcode.FORMERR
             node = zone.get_node(rr.name)
-            if rr.rdclass == dns.rdataclass.ANY:            # "exists"
+            if node is not None and len(node) == 0:
+                node = None
+            rdclass = _wire_class(rr)
+            if rdclass == dns.rdataclass.ANY:            # "exists"
                 if rr.rdtype == ANY:
                     if node is None:
                         return dns.rcode.NXDOMAIN
                 elif node is None or node.get_rdataset(IN, rr.rdtype) is None:
                     return dns.rcode.NXRRSET
-            elif rr.rdclass == dns.rdataclass.NONE:         # "does not exist"
+            elif rdclass == dns.rdataclass.NONE:            # "does not exist"
                 if rr.rdtype == ANY:
                     if node is not None:
                         return dns.rcode.YXDOMAIN
                 elif node is not None and node.get_rdataset(IN, rr.rdtype) is not None:
                     return dns.rcode.YXRRSET
-            elif rr.rdclass == IN:                          # "exists with this value"
+            elif rdclass == IN:                             # "exists with this value"
                 have = zone.get_rdataset(rr.name, rr.rdtype)
                 if have is None or set(have) != set(rr):
                     return dns.rcode.NXRRSET
@@ -320,19 +325,20 @@ class Authority:
         for rr in section:              # check everything before changing anything
             if not rr.name.is_subdomain(zone.origin):
                 return dns.rcode.NOTZONE
-            if rr.rdclass not in (IN, dns.rdataclass.ANY, dns.rdataclass.NONE):
+            if _wire_class(rr) not in (IN, dns.rdataclass.ANY, dns.rdataclass.NONE):
                 return dns.rcode.FORMERR
         changed = False
         with zone.writer() as txn:
             for rr in section:
                 apex = rr.name == zone.origin
-                if rr.rdclass == IN:
+                rdclass = _wire_class(rr)
+                if rdclass == IN:
                     if apex and rr.rdtype == SOA:
                         continue            # the serial is ours to keep
                     for rdata in rr:
                         txn.add(rr.name, rr.ttl, rdata)
                     changed = True
-                elif rr.rdclass == dns.rdataclass.ANY:
+                elif rdclass == dns.rdataclass.ANY:
                     if rr.rdtype == ANY:
                         if apex:
                             for rdataset in list(txn.get_node(rr.name) or []):
@@ -349,9 +355,12 @@ class Authority:
                         continue
                     have = txn.get(rr.name, rr.rdtype)
                     if have is not None:
-                        for rdata in rr:
-                            if rdata in have:
-                                txn.delete_exact(rr.name, dns.rdataset.from_rdata(have.ttl, rdata))
+                        gone = {r.to_text() for r in rr}
+                        keep = [r for r in have if r.to_text() not in gone]
+                        if keep:
+                            txn.replace(rr.name, dns.rdataset.from_rdata_list(have.ttl, keep))
+                        else:
+                            txn.delete(rr.name, rr.rdtype)
                     changed = True
             if changed:
                 soa = txn.get(zone.origin, SOA)
@@ -359,6 +368,16 @@ class Authority:
                     new = soa[0].replace(serial=(soa[0].serial + 1) % 2**32)
                     txn.replace(zone.origin, dns.rdataset.from_rdata(soa.ttl, new))
         return dns.rcode.NOERROR
+
+
+def _wire_class(rr) -> int:
+    # dnspython keeps an UPDATE's class ANY/NONE in `deleting`, and the zone's in rdclass.
+    return rr.deleting if rr.deleting is not None else rr.rdclass
+
+
+def _rrset(name, ttl, rdatas) -> dns.rrset.RRset:
+    # Sorted, so that `dig` shows the same order on every run (lessons compare outputs).
+    return dns.rrset.from_rdata_list(name, ttl, sorted(rdatas, key=lambda r: r.to_text()))
 
 
 def _response(query, rcode=dns.rcode.NOERROR) -> dns.message.Message:
