@@ -14,6 +14,14 @@ from .runtime.errors import BadArg, CallError, CallTimeout, ProcessExit, Receive
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # ck.cluster is imported on first use: most programs never load its strategies.
+    if name == "cluster":
+        import importlib
+        return importlib.import_module(".cluster", __name__)
+    raise AttributeError(f"module 'clusterkit' has no attribute {name!r}")
+
 __all__ = [
     "Atom", "BadArg", "CallError", "CallTimeout", "ETFError", "GenServer", "ImproperList",
     "InvalidNodeName", "Node", "NotAlive", "Opaque", "Pid", "Port", "ProcessExit",
