@@ -16,8 +16,9 @@ What it does not do: recursion or forwarding (other names are REFUSED), zone tra
 forgets dynamic updates).
 """
 from .authority import Authority, Policy, ZoneError, keyring_from_text, load_zone
-from .client import Nameserver, add_record, delete_record, lookup
+from .client import (LookupFailed, Nameserver, SystemResolver, add_record, delete_record,
+                     lookup, resolver_from)
 from .server import DnsServer, ServerThread, spawn
 
-__all__ = ["Authority", "DnsServer", "Nameserver", "Policy", "ServerThread", "ZoneError",
+__all__ = ["Authority", "DnsServer", "LookupFailed", "Nameserver", "SystemResolver", "resolver_from", "Policy", "ServerThread", "ZoneError",
            "add_record", "delete_record", "keyring_from_text", "load_zone", "lookup", "spawn"]

@@ -27,9 +27,16 @@ class LookupFailed(Exception):
 
 
 def _address(server) -> tuple[str, int]:
+    """("127.0.0.1", 5353), "127.0.0.1:5353", "[::1]:5353" or "127.0.0.1" (port 53)."""
     if isinstance(server, str):
-        host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
-        return (host or server, int(port) if port else 53)
+        if server.startswith("["):
+            host, _, port = server[1:].partition("]")
+            port = port.lstrip(":")
+        elif server.count(":") == 1:
+            host, _, port = server.partition(":")
+        else:
+            host, port = server, ""
+        return (host, int(port) if port else 53)
     host, port = server
     return (str(host), int(port))
 
@@ -116,3 +123,53 @@ def delete_record(server, zone: str, name: str, rdtype: str | None = None,
     else:
         update.delete(name, rdtype, value)
     _send(server, update)
+
+
+class SystemResolver(Nameserver):
+    """The machine's resolvers (/etc/resolv.conf), as libcluster's `:inet_res` uses them."""
+
+    def __init__(self, timeout: float = 2.0):
+        self.timeout = timeout
+        self.host, self.port = "system", 53
+
+    def __repr__(self):
+        return "SystemResolver()"
+
+    def query(self, name: str, rdtype: str) -> list:
+        try:
+            res = dns.resolver.Resolver()
+            res.lifetime = self.timeout
+            return list(res.resolve(name, rdtype, search=False))
+        except dns.resolver.NoAnswer:
+            return []
+        except dns.resolver.NXDOMAIN:
+            raise LookupFailed(name, rdtype, "NXDOMAIN") from None
+        except dns.exception.Timeout:
+            raise LookupFailed(name, rdtype, "timeout") from None
+        except dns.exception.DNSException as exc:
+            raise LookupFailed(name, rdtype, type(exc).__name__) from None
+
+
+ENV = "CLUSTERKIT_RESOLVER"     # "127.0.0.1:5353": the nameserver the lab's kernels use
+
+
+def resolver_from(value=None):
+    """A resolver from a config value: None (CLUSTERKIT_RESOLVER, else the system's), an
+    address ("127.0.0.1:5353" or ("127.0.0.1", 5353)), or a Nameserver. ValueError if not."""
+    import os
+    if value is None:
+        value = os.environ.get(ENV) or None
+        if value is None:
+            return SystemResolver()
+    if isinstance(value, Nameserver):
+        return value
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return Nameserver(tuple(value))
+    if isinstance(value, str) and value:
+        try:
+            return Nameserver(value)
+        except ValueError:
+            pass
+    raise ValueError(f"a resolver is a nameserver address like ('127.0.0.1', 5353) or "
+                     f"'127.0.0.1:5353', or a function from the query to a list of "
+                     f"addresses; not {value!r}")
