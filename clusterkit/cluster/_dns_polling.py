@@ -62,16 +62,15 @@ class DnsPolling(Strategy):
         if self._failure is not None:
             self.info(f"DNS answers again for {self.describe()}")
             self._failure = None
+        # meta is the last answer (libcluster keeps only the nodes it connected itself,
+        # so a node that connected to us first and then left the answer stayed).
         new = set(found)
         removed = self.meta - found
         if removed and self.config.get("prune", True):
             for node, _ in self.disconnect_nodes(sorted(removed)):
-                new.add(node)          # libcluster: keep the ones that would not go
-        elif removed:
-            new |= removed
+                new.add(node)          # libcluster: try again at the next poll
         # Every poll asks for every node: one that dropped comes back (libcluster #148).
-        for node, _ in self.connect_nodes(sorted(found)):
-            new.discard(node)
+        self.connect_nodes(sorted(found))
         self.meta = new
 
     def _dns_failed(self, reason: str, text: str) -> None:

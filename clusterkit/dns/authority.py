@@ -259,9 +259,12 @@ class Authority:
                 for rdtype in (A, AAAA):
                     rdataset = node.get_rdataset(IN, rdtype)
                     if rdataset is not None and any(r.address == address for r in rdataset):
-                        names.append((name, rdataset.ttl))
+                        names.append((name, rdataset.ttl, len(rdataset)))
         if not names:
             return False
+        # A host's own name has one address; a service name lists many. Prefer hosts.
+        hosts = [n for n in names if n[2] == 1]
+        names = [(n, t) for n, t, _ in (hosts or names)]
         rdatas = [dns.rdtypes.ANY.PTR.PTR(IN, PTR, n) for n, _ in sorted(set(names))]
         reply.answer.append(_rrset(qname, min(t for _, t in names), rdatas))
         return True

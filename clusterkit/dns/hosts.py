@@ -69,3 +69,19 @@ def epmd_host(listen: str) -> str:
     if ip is not None and ip.version == 4 and ip.is_loopback:
         return str(ip)
     return "127.0.0.1"
+
+
+def inetrc(server) -> str:
+    """The `inetrc` text that makes a real `erl` resolve through the kit's nameserver
+    (`erl -kernel inetrc '"FILE"'`). `{resolv_conf, []}` matters: without it, Erlang
+    reloads /etc/resolv.conf and its nameservers replace this one."""
+    from .client import _address
+    host, port = _address(server)
+    ip = ipaddress.ip_address(host)
+    if ip.version == 4:
+        erl_ip = "{" + ",".join(str(b) for b in ip.packed) + "}"
+    else:
+        erl_ip = "{" + ",".join(str(int.from_bytes(ip.packed[i:i + 2], "big"))
+                                for i in range(0, 16, 2)) + "}"
+    return (f"{{lookup, [file, dns]}}.\n{{resolv_conf, []}}.\n"
+            f"{{nameserver, {erl_ip}, {port}}}.\n")
