@@ -65,6 +65,14 @@ def test_config_errors_name_the_key():
             "node_basename": "x"}}})
 
 
+def test_libclusters_module_names():
+    from clusterkit.cluster import resolve_strategy, STRATEGIES
+    assert resolve_strategy("t", "Cluster.Strategy.DNSPoll") is STRATEGIES["dns_poll"]
+    assert resolve_strategy("t", "Cluster.Strategy.Kubernetes.DNS") is STRATEGIES["kubernetes_dns"]
+    assert (resolve_strategy("t", "Elixir.Cluster.Strategy.Kubernetes.DNSSRV")
+            is STRATEGIES["kubernetes_dnssrv"])
+
+
 def test_defaults_are_libclusters(log):
     s = strategy("dns_poll", {"query": "q", "node_basename": "app",
                               "resolver": lambda q: []}, Fake(), log)
