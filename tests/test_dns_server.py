@@ -202,3 +202,14 @@ def test_dig_and_nsupdate_against_the_daemon(zone_file, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_command_names_a_bad_zone_file(tmp_path):
+    bad = tmp_path / "bad.zone"
+    bad.write_text("$ORIGIN bad.\n@ IN SOA ns admin 1 60 60 600 5\nwww IN A not-an-address\n")
+    out = subprocess.run([__import__("sys").executable, "-m", "clusterkit", "dns", "--zone",
+                          str(bad), "--port", str(free_port())],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "bad.zone:" in out.stderr and "malformed" in out.stderr
+    assert "Traceback" not in out.stderr

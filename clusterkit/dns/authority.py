@@ -99,7 +99,8 @@ def load_zone(path, origin=None) -> dns.zone.Zone:
         return dns.zone.from_file(str(path), origin=origin, relativize=False,
                                   filename=str(path))
     except dns.exception.DNSException as exc:
-        raise ZoneError(f"{path}: {exc}") from None
+        text = str(exc)       # dnspython's syntax errors already say "file:line: ..."
+        raise ZoneError(text if str(path) in text else f"{path}: {text}") from None
 
 
 def _reverse_ip(name: dns.name.Name) -> str | None:
