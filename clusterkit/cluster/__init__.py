@@ -132,14 +132,22 @@ def _build(name: Any, spec: Any, local, clock) -> Strategy:
     self_node = local.atom if local is not None else "nonode@nohost"
     loop = local.runtime.loop if local is not None else None
     kw = {"clock": clock} if clock is not None else {}
-    return cls(name, spec.get("config"), self_node=self_node, loop=loop, **calls, **kw)
+    if local is not None:
+        kw["epmd_port"] = local.epmd_port
+    strategy = cls(name, spec.get("config"), self_node=self_node, loop=loop, **calls, **kw)
+    if local is not None:
+        strategy.stop_with(lambda: local.alive)
+    return strategy
 
 
-def start(topologies: dict, *, clock=None) -> None:
+def start(topologies: dict, *, wait: bool = True, timeout: float = 10.0, clock=None) -> None:
     """Start every topology in `topologies` (name -> spec), like Cluster.Supervisor.
 
-    All are checked before any starts, so one mistake starts nothing. Returns at once:
-    strategies connect on their own worker threads."""
+    All are checked before any starts, so one mistake starts nothing. Each strategy
+    works on a thread of its own; like libcluster's strategies, which do their first
+    round in init, start returns once that first round is done (at most `timeout`
+    seconds), so what it logged shows where start was called. wait=False returns at
+    once."""
     from ..runtime import current
     from ..runtime.errors import NotAlive
 
@@ -160,6 +168,9 @@ def start(topologies: dict, *, clock=None) -> None:
             _running[s.topology] = s
     for s in built:
         s.start()
+    if wait:
+        for s in built:
+            s.wait_idle(timeout)
 
 
 def stop(name: str | None = None) -> None:

@@ -105,6 +105,8 @@ class Worker:
         self._thread: threading.Thread | None = None
         self._dropped = False
         self._busy = False
+        self.guard: Callable[[], bool] | None = None     # False: stop before the next job
+        self.on_guard_stop: Callable[[], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -169,10 +171,18 @@ class Worker:
         with self._cond:
             return not self._jobs and not self._busy
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait (real time) until no job is waiting or running; False at the deadline."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._stopping or (not self._jobs and not self._busy), timeout)
+
     def _next(self):
         with self._cond:
             while True:
-                self._busy = False
+                if self._busy:
+                    self._busy = False
+                    self._cond.notify_all()     # wait_idle callers look again
                 if self._stopping:
                     return None
                 if self._jobs:
@@ -195,6 +205,13 @@ class Worker:
             if job is None:
                 return
             fn, args = job
+            if self.guard is not None and not self.guard():
+                # The node this topology serves has stopped: end, as a supervisor's
+                # children end with their application.
+                self.stop(0)
+                if self.on_guard_stop is not None:
+                    self.on_guard_stop()
+                return
             try:
                 fn(*args)
             except Exception:   # one bad job must not end the topology
@@ -219,7 +236,8 @@ class Strategy:
     def __init__(self, topology: str, config: dict, *, connect: Callable,
                  disconnect: Callable, list_nodes: Callable, self_node: Any,
                  clock: Callable[[], float] = time.monotonic,
-                 log: logging.Logger | None = None, loop=None):
+                 log: logging.Logger | None = None, loop=None,
+                 epmd_port: int | None = None):
         self.topology = str(topology)
         self.connect = connect
         self.disconnect = disconnect
@@ -228,10 +246,12 @@ class Strategy:
         self.clock = clock
         self.log = log or _LOGGER
         self.loop = loop            # the node's asyncio loop, for strategies with sockets
+        self.epmd_port = epmd_port  # the node's EPMD port (None: ERL_EPMD_PORT or 4369)
         self.config = self._fill(config)
         self.seen: set[Atom] = set()
         self._seen_lock = threading.Lock()     # status() reads it from other threads
         self.worker = Worker(f"cluster-{self.topology}", clock, self.log)
+        self.worker.on_guard_stop = self.stop
         self.validate()
 
     # -- config
@@ -277,6 +297,41 @@ class Strategy:
     def validate(self) -> None:
         """Check the values in self.config; raise self.config_error(...) naming the key."""
 
+    def check_ms(self, key: str, infinity: bool = False) -> float | None:
+        """A config value in milliseconds (libcluster's unit), as seconds; None for
+        infinity when `infinity` allows it."""
+        value = self.config[key]
+        if infinity and (value is None or (isinstance(value, str) and value == "infinity")):
+            self.config[key] = "infinity"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            also = " or 'infinity'" if infinity else ""
+            raise self.config_error(f"{key} is in milliseconds: a positive number{also}, "
+                                    f"not {value!r}", key)
+        return value / 1000
+
+    def check_nodes(self, key: str) -> list[Atom]:
+        """A config value that lists node names, like ['a@127.0.0.1', 'b@127.0.0.1']."""
+        from ..names import InvalidNodeName, parse_remote
+
+        value = self.config[key]
+        if isinstance(value, str):
+            raise self.config_error(
+                f"{key} is a list of node names, not the string {value!r}; to read "
+                f"'a@host,b@host' write {value!r}.split(',')", key)
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise self.config_error(f"{key} is a list of node names, like "
+                                    f"['a@127.0.0.1'], not {value!r}", key)
+        nodes = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.config_error(f"{key}[{i}]: {item!r} is not a node name", key)
+            try:
+                nodes.append(parse_remote(item.strip()).atom)
+            except InvalidNodeName as e:
+                raise self.config_error(f"{key}[{i}]: {e}", key) from None
+        return nodes
+
     # -- life cycle
 
     def start(self) -> None:
@@ -288,8 +343,16 @@ class Strategy:
         """The strategy's first work, on the worker thread (libcluster's init/1)."""
 
     def stop(self) -> None:
-        """End timers and the worker; connections stay as they are, as in libcluster."""
+        """End timers and the worker; connections stay as they are, as in libcluster.
+
+        Also called (on the worker thread) when the node this topology serves has
+        stopped; a strategy with sockets closes them here."""
         self.worker.stop()
+
+    def stop_with(self, alive: Callable[[], bool]) -> None:
+        """End this topology before its next job once alive() is False (ck.cluster.start
+        passes the node's liveness)."""
+        self.worker.guard = alive
 
     @property
     def running(self) -> bool:
@@ -297,6 +360,10 @@ class Strategy:
 
     def submit(self, fn: Callable, *args) -> bool:
         return self.worker.submit(fn, *args)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until the work started so far is done (init's first round, say)."""
+        return self.worker.wait_idle(timeout)
 
     def call_later(self, delay: float, fn: Callable, *args):
         return self.worker.call_later(delay, fn, *args)
@@ -319,9 +386,9 @@ class Strategy:
             self.seen.update(n for n in wanted if n != self.self_node)
         listed = self._listed()
         bad = []
-        for n in wanted:
-            if n == self.self_node or n in listed:
-                continue
+        # libcluster diffs MapSets, and a small MapSet iterates in sorted order: so
+        # nodes are tried (and logged) sorted, whatever order they were found in.
+        for n in sorted(set(wanted) - listed - {self.self_node}):
             try:
                 result = self.connect(n)
             except Exception as e:
@@ -347,9 +414,7 @@ class Strategy:
             self.seen.difference_update(wanted)
         listed = self._listed()
         bad = []
-        for n in wanted:
-            if n == self.self_node or n not in listed:
-                continue
+        for n in sorted((set(wanted) & listed) - {self.self_node}):
             try:
                 result = self.disconnect(n)
             except Exception as e:

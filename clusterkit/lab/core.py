@@ -112,6 +112,39 @@ async def iopub_messages(client, manager):
         yield msg
 
 
+def lab_topologies(topology, config: dict | None, names: list[str]) -> dict | None:
+    """What the lab's nodes pass to ck.cluster.start (see Lab.astart)."""
+    if topology is None:
+        if config:
+            raise LabError("topology_config needs a topology, such as topology='epmd'")
+        return None
+    from ..cluster import ConfigError, resolve_strategy
+    if isinstance(topology, dict):
+        if config:
+            raise LabError("with a dict of topologies, put each one's config inside it")
+        topologies = topology
+    elif isinstance(topology, str):
+        topologies = {topology: {"strategy": topology, "config": dict(config or {})}}
+    else:
+        raise LabError(f"topology is a strategy name or a dict of topologies, not "
+                       f"{topology!r}")
+    out = {}
+    for tname, spec in topologies.items():
+        if not isinstance(spec, dict):
+            raise LabError(f"topology {tname}: a topology is a dict like "
+                           "{'strategy': 'epmd', 'config': {...}}")
+        try:
+            cls = resolve_strategy(str(tname), spec.get("strategy"))
+        except ConfigError as e:
+            raise LabError(str(e)) from None
+        conf = dict(spec.get("config") or {})
+        if "hosts" in cls.defaults and "hosts" not in conf:
+            conf["hosts"] = [str(n) for n in names]
+        # The kernel gets the spec as a literal: a class travels as its registered name.
+        out[str(tname)] = {**spec, "strategy": cls.name, "config": conf}
+    return out
+
+
 def full_name(name: str, host: str = DEFAULT_HOST) -> str:
     """Lessons say `a`; the node is `a@127.0.0.1` (long names give the same output
     on every machine)."""
@@ -158,19 +191,55 @@ class Lab:
                 pass
 
     # --- starting and stopping ---------------------------------------------------------
-    async def astart(self, *names: str, cookie: str | None = None,
-                     **start_options) -> list[str]:
-        """Start a kernel per name, each running ck.start(name, cookie=...)."""
+    async def astart(self, *names: str, cookie: str | None = None, topology=None,
+                     topology_config: dict | None = None, **start_options) -> list[str]:
+        """Start a kernel per name, each running ck.start(name, cookie=...).
+
+        With `topology`, each node also starts discovery as it comes up, like an
+        application with Cluster.Supervisor among its children: a strategy name
+        ("epmd", "gossip", ...; the topology takes its name) with `topology_config`, or a
+        dict of topologies as ck.cluster.start takes them (literal values only: they
+        travel to the kernels as text). A strategy with a `hosts` key and none given gets
+        the names started here. The kernels start together; the nodes then boot one
+        after another, in the order given, each once the one before has looked for the
+        others, so what they log comes in a fixed order.
+        """
         wanted = [full_name(n, self.host) for n in names]
         for name in wanted:
             existing = self.nodes.get(name)
             if existing is not None and existing.state in ("running", "frozen", "starting"):
                 raise LabError(f"{name} is already running in this lab")
-        await asyncio.gather(*(self._start_one(n, cookie or self.cookie, start_options)
-                               for n in wanted))
+        topologies = lab_topologies(topology, topology_config, wanted)
+        cookie = cookie or self.cookie
+        if topologies is None:
+            await asyncio.gather(*(self._start_one(n, cookie, start_options)
+                                   for n in wanted))
+            return wanted
+        launched = await asyncio.gather(*(self._launch(n, cookie) for n in wanted),
+                                        return_exceptions=True)
+        failed = next((e for e in launched if isinstance(e, BaseException)), None)
+        if failed is not None:
+            for node in launched:
+                if not isinstance(node, BaseException):
+                    node.state = "dead"
+                    await self._shutdown(node, now=True)
+            raise failed
+        for i, node in enumerate(launched):
+            try:
+                await self._boot(node, start_options, topologies)
+            except BaseException:
+                for rest in launched[i + 1:]:     # the nodes after it never boot
+                    rest.state = "dead"
+                    await self._shutdown(rest, now=True)
+                raise
         return wanted
 
     async def _start_one(self, name: str, cookie: str, options: dict) -> None:
+        node = await self._launch(name, cookie)
+        await self._boot(node, options)
+
+    async def _launch(self, name: str, cookie: str) -> NodeKernel:
+        """A kernel for `name`, ready, with its output read; not yet a node."""
         env = dict(os.environ)
         env.update({"CLUSTERKIT_LAB_PID": str(os.getpid()),
                     "ERL_EPMD_PORT": str(self.epmd_port), "PYTHONUNBUFFERED": "1"})
@@ -192,8 +261,20 @@ class Lab:
         try:
             await client.wait_for_ready(timeout=self.startup_timeout)
             node._reader = asyncio.get_running_loop().create_task(self._read_iopub(node))
-            boot = {"name": name, "cookie": cookie, "lab_pid": os.getpid(),
+        except Exception as exc:
+            node.state = "dead"
+            await self._shutdown(node, now=True)
+            raise LabError(f"{name} did not start: {exc}") from None
+        return node
+
+    async def _boot(self, node: NodeKernel, options: dict,
+                    topologies: dict | None = None) -> None:
+        name = node.name
+        try:
+            boot = {"name": name, "cookie": node.cookie, "lab_pid": os.getpid(),
                     "options": options}
+            if topologies:
+                boot["topologies"] = topologies
             result = await self._execute(
                 node, f"import clusterkit.lab.kernel_side as _ck_lab\n"
                       f"_ck_lab.boot({boot!r})", self.startup_timeout)
@@ -205,6 +286,10 @@ class Lab:
             node.state = "dead"
             await self._shutdown(node, now=True)
             raise LabError(f"{name} did not start: {result.error}")
+        if topologies:
+            # What discovery logged while the node booted ("connected to ...") is the
+            # node's to show, before its next cell, like any line logged outside a cell.
+            node.backlog[:0] = [o for o in result.outputs if o.kind in ("stdout", "stderr")]
         node.state = "running"
         self._emit("started", node)
 
@@ -389,8 +474,10 @@ class Lab:
                 pass
 
     # --- sync wrappers (usable inside a running kernel) ---------------------------------
-    def start(self, *names: str, cookie: str | None = None, **options) -> list[str]:
-        return self._sync(self.astart(*names, cookie=cookie, **options))
+    def start(self, *names: str, cookie: str | None = None, topology=None,
+              topology_config: dict | None = None, **options) -> list[str]:
+        return self._sync(self.astart(*names, cookie=cookie, topology=topology,
+                                      topology_config=topology_config, **options))
 
     def stop(self, name: str) -> None:
         self._sync(self.astop(name))

@@ -29,6 +29,12 @@ def boot(settings: dict) -> None:
     threading.Thread(target=_watch_lab, args=(lab_pid,), name="clusterkit-lab-watchdog",
                      daemon=True).start()
     ck.start(settings["name"], cookie=settings["cookie"], **settings.get("options", {}))
+    topologies = settings.get("topologies")
+    if topologies:
+        # As Cluster.Supervisor among an application's children: discovery starts with the
+        # node. start returns after each strategy's first round, so the lab's next node
+        # boots once this one has looked for the others (outputs stay in order).
+        ck.cluster.start(topologies, timeout=30)
     try:
         from IPython import get_ipython
         shell = get_ipython()

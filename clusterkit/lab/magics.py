@@ -1,6 +1,9 @@
 """`%cluster` and `%%on`: thin IPython magics over one shared `Lab` (ipyparallel's style).
 
     %cluster start a b c --cookie secret_token
+    %cluster start a b c --topology epmd          # discovery starts with each node
+    %cluster start a b c --topology gossip --secret s --topology-config port=45893
+    %cluster start b --sys-config sys.config      # ck.start(..., config="sys.config")
     %cluster stop|kill|freeze|thaw b
     %cluster status
     %cluster logs a
@@ -11,7 +14,9 @@
 """
 from __future__ import annotations
 
+import ast
 import atexit
+import os
 import sys
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -46,6 +51,20 @@ def _print_items(items: list[Output], out) -> None:
     out.flush()
 
 
+def _key_values(items: list[str]) -> dict:
+    """KEY=VALUE pairs; a VALUE that reads as a Python literal (5000, [..]) is one."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise LabError(f"--topology-config takes KEY=VALUE, not {item!r}")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 @magics_class
 class ClusterMagics(Magics):
     @property
@@ -59,6 +78,12 @@ class ClusterMagics(Magics):
     @argument("--cookie", default=None, help="the cookie for the nodes started")
     @argument("--hidden", action="store_true", help="start hidden nodes")
     @argument("--net-ticktime", type=float, default=None)
+    @argument("--sys-config", default=None, help="a sys.config for ck.start(config=...)")
+    @argument("--topology", default=None,
+              help="a ck.cluster strategy each node starts with: epmd, local_epmd, ...")
+    @argument("--topology-config", action="append", default=[], metavar="KEY=VALUE",
+              help="a config key of that strategy (repeat for more)")
+    @argument("--secret", default=None, help="short for --topology-config secret=...")
     @argument("--timeout", type=float, default=10.0, help="for wait: seconds")
     @line_magic
     def cluster(self, line: str):
@@ -72,6 +97,17 @@ class ClusterMagics(Magics):
                     options["hidden"] = True
                 if args.net_ticktime is not None:
                     options["net_ticktime"] = args.net_ticktime
+                if args.sys_config is not None:
+                    # The kernels' working directory need not be the notebook's.
+                    options["config"] = os.path.abspath(args.sys_config)
+                topology_config = _key_values(args.topology_config)
+                if args.secret is not None:
+                    topology_config["secret"] = args.secret
+                if args.topology is not None:
+                    options["topology"] = args.topology
+                    options["topology_config"] = topology_config
+                elif topology_config:
+                    raise LabError("--topology-config and --secret need --topology")
                 started = lab.start(*args.nodes, cookie=args.cookie, **options)
                 for name in started:
                     print(f"started {name}")
