@@ -58,9 +58,14 @@ def node() -> LocalNode:
 def start(name: str, cookie: str | None = None, *, hidden: bool = False,
           longnames: bool | None = None, net_ticktime: float | None = None,
           port_range: tuple[int, int] | None = None, epmd_port: int | None = None,
-          listen_address: str = "0.0.0.0", connect_all: bool | None = None,
-          dist_buf_busy_limit: int | None = None, config: str | None = None) -> Atom:
-    """Start distribution here, like `iex --sname a --cookie secret` (or `--name`)."""
+          listen_address: str | None = None, connect_all: bool | None = None,
+          dist_buf_busy_limit: int | None = None, config: str | None = None,
+          resolver=None) -> Atom:
+    """Start distribution here, like `iex --sname a --cookie secret` (or `--name`).
+
+    `resolver=("127.0.0.1", 5353)` (or CLUSTERKIT_RESOLVER) names the nameserver for the
+    host part of node names. With no listen_address, a node whose host is a loopback
+    address listens there only (one address per node); others listen everywhere."""
     global _node
     _setup_logging()
     with _lock:
@@ -91,9 +96,15 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
             # Erlang's +zdbbl is in kilobytes; sys.config has no such key, so both come
             # here in bytes.
             extra["dist_buf_busy_limit"] = int(busy)
+        from .dns import hosts
+        resolve = hosts.host_resolver(resolver)
+        if listen_address is None:
+            listen_address = hosts.listen_address(node_name.host, resolve)
         n = LocalNode(node_name, str(cookie), hidden=hidden, net_ticktime=net_ticktime,
                       epmd_port=epmd_port, port_range=port_range,
-                      listen_address=listen_address, connect_all=connect_all, **extra)
+                      listen_address=listen_address, connect_all=connect_all,
+                      epmd_host=hosts.epmd_host(listen_address), resolve_host=resolve,
+                      **extra)
         n.start()
         _node = n
         current.set_default(n)
