@@ -34,6 +34,9 @@ FULL = {
     "failure": dict(kill_rounds=8, stop_rounds=8),
     "startup": dict(rounds=6, lab_rounds=3),
     "codec": dict(rounds=5, min_time=0.3),
+    "floor": dict(rounds=5, per_round=2000, burst=20000),
+    "slow_peer": dict(rounds=3, n=5000),
+    "pubsub": dict(rounds=3, latency_samples=200),
 }
 QUICK = {
     "round_trip": dict(rounds=2, per_round=200, warmup=50),
@@ -42,8 +45,12 @@ QUICK = {
     "failure": dict(kill_rounds=1, stop_rounds=1),
     "startup": dict(rounds=1, lab_rounds=1, idle=0.2),
     "codec": dict(rounds=1, min_time=0.02, erl_iters=1000),
+    "floor": dict(rounds=1, per_round=100, burst=500),
+    "slow_peer": dict(rounds=1, n=300),
+    "pubsub": dict(rounds=1, latency_samples=10, broadcasts={1: 100, 10: 50, 100: 20}),
 }
-ORDER = ["round_trip", "throughput", "connect", "failure", "startup", "codec"]
+ORDER = ["round_trip", "throughput", "floor", "slow_peer", "connect", "failure", "startup",
+         "codec", "pubsub"]
 
 
 def log(text: str) -> None:

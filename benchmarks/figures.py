@@ -534,3 +534,227 @@ def codec(session: Session | None, rounds: int = 5, min_time: float = 0.3,
             "target": {"op": ">", "ratio": 1.0, "against": "erlang_py",
                        "text": "faster than erlang_py"},
             "rows": rows, "checks": {"round_trip_problems": problems}, "notes": notes}
+
+
+# --- the floor: two bare asyncio processes --------------------------------------------
+
+def _asyncio_server(session: Session) -> tuple[subprocess.Popen, int]:
+    p = session.popen([sys.executable, "-m", "benchmarks.asyncio_echo", "server"],
+                      stdin=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline()
+    if not line.startswith("@@PORT "):
+        raise BenchError(f"the asyncio echo server did not start: {line!r}")
+    return p, int(line.split()[1])
+
+
+def _asyncio_client(session: Session, port: int, mode: str, n: int) -> dict:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.asyncio_echo", "client",
+                          str(port), mode, str(n)], env=session.env, capture_output=True,
+                         text=True, timeout=300)
+    if out.returncode != 0:
+        raise BenchError(f"the asyncio echo client failed: {out.stderr.strip()[-300:]}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+ASYNCIO_PAIR = "py→py (bare asyncio)"
+
+
+def floor(session: Session, rounds: int = 5, per_round: int = 2000, burst: int = 20000,
+          log=None) -> dict:
+    """What two Python processes cost with nothing of a node in them, beside ck→ck and
+    erl→erl measured in the same rounds: the floor under any Python node."""
+    kinds = [("ck", "ck")] + ([("erl", "erl")] if HAVE_ERLANG else [])
+    agents = _boot_pairs(session, "fl", kinds)
+    server, port = _asyncio_server(session)
+    try:
+        for client, other in agents:
+            other.echo_server()
+            other.sink_server()
+            if client.ping(other.name) != "pong":
+                raise BenchError(f"{client.name} cannot reach {other.name}")
+            client.rtt(other.name, 200)
+        _asyncio_client(session, port, "rtt", 200)
+        times = {ASYNCIO_PAIR: [], **{label(a, b): [] for a, b in kinds}}
+        rates = {p: [] for p in times}
+        for r in range(rounds):
+            times[ASYNCIO_PAIR] += _asyncio_client(session, port, "rtt", per_round)["times"]
+            out = _asyncio_client(session, port, "tput", burst)
+            rates[ASYNCIO_PAIR].append(out["n"] / (out["ns"] / 1e9))
+            for (a, b), (client, other) in zip(kinds, agents):
+                t, _errors = client.rtt(other.name, per_round)
+                times[label(a, b)] += t
+                ns, count, _errors = client.tput(other.name, burst)
+                rates[label(a, b)].append(count / (ns / 1e9))
+            _say(log, f"floor: round {r + 1}/{rounds}")
+    finally:
+        _kill(server)
+        _stop(_flat(agents))
+    rt = {"id": "floor_round_trip", "title": "The floor: round trip, bare asyncio beside the nodes",
+          "unit": "µs", "better": "lower", "baseline": ERL_PAIR, "target": None,
+          "rows": [{"pair": p, "median": median(v) / 1e3, "p99": percentile(v, 99) / 1e3,
+                    "n": len(v)} for p, v in times.items()],
+          "checks": {}, "notes": [
+              "bare asyncio: one TCP connection, 4-byte length-prefixed 43-byte frames "
+              "echoed by an asyncio server; no codec, no processes"]}
+    tp = {"id": "floor_throughput", "title": "The floor: one-way throughput, bare asyncio "
+          "beside the nodes", "unit": "msg/s", "better": "higher", "baseline": ERL_PAIR,
+          "target": None,
+          "rows": [{"pair": p, "median": median(v), "p99": None, "n": burst * len(v)}
+                   for p, v in rates.items()],
+          "checks": {}, "notes": [f"{rounds} bursts of {burst} frames per pair, timed to "
+                                  "the receiver's acknowledgement"]}
+    return {"figures": [rt, tp]}
+
+
+# --- a peer that drains slowly ---------------------------------------------------------
+
+def _duty_cycle(agent, stop_s: float, run_s: float, watch_pid: int, done, peak: list):
+    """Freeze and thaw `agent` in turn (a receiver that reads 1 part in N of the time),
+    and keep the highest resident memory of the sender seen meanwhile."""
+    while not done.is_set():
+        agent.signal(signal.SIGSTOP)
+        time.sleep(stop_s)
+        agent.signal(signal.SIGCONT)
+        peak[0] = max(peak[0], rss_bytes(watch_pid))
+        time.sleep(run_s)
+    agent.signal(signal.SIGCONT)
+
+
+def slow_peer(session: Session, rounds: int = 3, n: int = 5000, size: int = 4096,
+              stop_ms: float = 20, run_ms: float = 5, kinds=None, log=None) -> dict:
+    """Send rate to a receiver that is frozen most of the time, and how much the
+    sender's memory grows meanwhile: with a busy limit, the sender waits instead of
+    queueing without bound (Erlang's dist_buf_busy_limit, 1 MiB)."""
+    import threading
+    kinds = kinds or pairs()
+    agents = _boot_pairs(session, "sp", kinds)
+    try:
+        for sender, sink in agents:
+            sink.sink_server()
+            if sender.ping(sink.name) != "pong":
+                raise BenchError(f"{sender.name} cannot reach {sink.name}")
+            sender.tput(sink.name, 200, size=size)
+        rates = {label(a, b): [] for a, b in kinds}
+        growth = {label(a, b): [] for a, b in kinds}
+        lost = {label(a, b): 0 for a, b in kinds}
+        errors = {label(a, b): 0 for a, b in kinds}
+        for r in range(rounds):
+            for (a, b), (sender, sink) in zip(kinds, agents):
+                p = label(a, b)
+                before = rss_bytes(sender.pid)
+                done, peak = threading.Event(), [before]
+                cycler = threading.Thread(target=_duty_cycle, args=(
+                    sink, stop_ms / 1e3, run_ms / 1e3, sender.pid, done, peak), daemon=True)
+                cycler.start()
+                try:
+                    ns, count, err = sender.tput(sink.name, n, size=size)
+                finally:
+                    done.set()
+                    cycler.join(10)
+                rates[p].append(n / (ns / 1e9))
+                growth[p].append(max(0, peak[0] - before) / 2**20)
+                lost[p] += n - count
+                errors[p] += err
+            _say(log, f"slow peer: round {r + 1}/{rounds}")
+    finally:
+        _stop(_flat(agents))
+    rows = [{"pair": p, "median": median(v), "p99": None, "n": n * len(v),
+             "sender_rss_growth_mib": round(max(growth[p]), 1)} for p, v in rates.items()]
+    return {"id": "slow_peer", "title": f"Send rate to a peer that drains slowly "
+            f"({size} B messages; receiver frozen {stop_ms:g} ms of every "
+            f"{stop_ms + run_ms:g})", "unit": "msg/s", "better": "higher",
+            "baseline": ERL_PAIR, "target": None, "rows": rows,
+            "checks": {"lost": lost, "out_of_order": errors},
+            "notes": [f"{rounds} bursts of {n} per pair",
+                      "the sender's memory growth during a burst (highest resident memory "
+                      "less the memory before, MiB): " + ", ".join(
+                          f"{r['pair']} {r['sender_rss_growth_mib']}" for r in rows)]}
+
+
+# --- PubSub --------------------------------------------------------------------------
+
+PUBSUB_BROADCASTS = {1: 4000, 10: 2000, 100: 400}
+
+
+def _pubsub_cluster(session: Session, kind: str):
+    cookie = f"bench_pubsub_{kind}"
+    agents = [session.agent(kind, session.fresh_name(f"ps{kind}{i}"), cookie, wait=False)
+              for i in range(3)]
+    for a in agents:
+        session.boot(a)
+    for a in agents:
+        a.ps_start()
+    for other in agents[1:]:
+        if agents[0].ping(other.name) != "pong":
+            raise BenchError(f"{agents[0].name} cannot reach {other.name}")
+    for a in agents:
+        wait_until(lambda a=a: a.ps_members() == 3, 15, f"{a.name} to see three workers")
+    return agents
+
+
+def pubsub(session: Session, rounds: int = 3, fanouts=(1, 10, 100),
+           broadcasts: dict | None = None, latency_samples: int = 200,
+           kinds=None, log=None) -> dict:
+    """One publisher, K subscribers spread over three nodes (the publisher's among them):
+    clusterkit's PubSub against the same workload on erl nodes with OTP's pg and the
+    PG2 adapter's sends (ckbench.erl), cluster by cluster, interleaved."""
+    kinds = kinds or (["ck", "erl"] if HAVE_ERLANG else ["ck"])
+    broadcasts = {**PUBSUB_BROADCASTS, **(broadcasts or {})}
+    clusters = {}
+    try:
+        for kind in kinds:
+            clusters[kind] = _pubsub_cluster(session, kind)
+        spread = {}
+        for k in fanouts:
+            # the first subscriber on another node, then round robin over the three
+            counts = [0, 0, 0]
+            for j in range(k):
+                counts[(j + 1) % 3] += 1
+            spread[k] = counts
+            for kind, agents in clusters.items():
+                for agent, count in zip(agents, counts):
+                    if count:
+                        agent.ps_subs(f"t{k}", count, agents[0].name)
+        rates = {(kind, k): [] for kind in kinds for k in fanouts}
+        lat = {(kind, k): [] for kind in kinds for k in fanouts}
+        lost = {f"{kind}, {k}": 0 for kind in kinds for k in fanouts}
+        out_of_order = dict(lost)
+        for kind, agents in clusters.items():       # warm-up
+            for k in fanouts:
+                agents[0].ps_tput(f"t{k}", max(1, broadcasts[k] // 10), k)
+        for r in range(rounds):
+            for k in fanouts:
+                for kind, agents in clusters.items():
+                    n = broadcasts[k]
+                    ns, count, errors = agents[0].ps_tput(f"t{k}", n, k)
+                    rates[(kind, k)].append(n / (ns / 1e9))
+                    lost[f"{kind}, {k}"] += n * k - count
+                    out_of_order[f"{kind}, {k}"] += errors
+                    lat[(kind, k)] += agents[0].ps_lat(f"t{k}", latency_samples, k)
+            _say(log, f"pubsub: round {r + 1}/{rounds}")
+    finally:
+        _stop([a for agents in clusters.values() for a in agents])
+    tput_rows = [{"pair": kind, "case": f"{k} subscribers", "median": median(v), "p99": None,
+                  "n": len(v) * broadcasts[k], "deliveries_per_s": median(v) * k}
+                 for (kind, k), v in rates.items()]
+    lat_rows = [{"pair": kind, "case": f"{k} subscribers", "median": median(v) / 1e3,
+                 "p99": percentile(v, 99) / 1e3, "n": len(v)} for (kind, k), v in lat.items()]
+    where = "; ".join(f"{k}: {c[0]}/{c[1]}/{c[2]}" for k, c in spread.items())
+    common = [f"three nodes per cluster, the publisher on the first; subscribers per node "
+              f"(publisher's/second/third) {where}",
+              "ck: PubSub.broadcast; erl: OTP's pg with the PG2 adapter's sends "
+              "(a forward_to_local to each other node's worker, local dispatch from an ETS "
+              "bag, as Phoenix.PubSub does)"]
+    base = "erl" if "erl" in kinds else None
+    return {"figures": [
+        {"id": "pubsub_throughput", "title": "PubSub broadcasts per second, one publisher",
+         "unit": "broadcasts/s", "better": "higher", "baseline": base, "target": None,
+         "rows": tput_rows, "checks": {"lost": lost, "out_of_order": out_of_order},
+         "notes": common + [f"{rounds} interleaved batches per case ({', '.join(f'{k}: {n}' for k, n in broadcasts.items() if k in fanouts)} "
+                            "broadcasts), timed from the first broadcast until every "
+                            "subscriber reported the last; median over batches"]},
+        {"id": "pubsub_latency", "title": "PubSub fan-out latency: broadcast until every "
+         "subscriber acknowledged", "unit": "µs", "better": "lower", "baseline": base,
+         "target": None, "rows": lat_rows, "checks": {},
+         "notes": common + [f"{latency_samples} broadcasts per case and round, one at a time"]},
+    ]}

@@ -252,8 +252,8 @@ class PyAgent(Agent):
             raise BenchError(f"{self.name}: round trips to {node} lost a reply: {r}")
         return r["times"], r["errors"]
 
-    def tput(self, node, n, swap=False):
-        r = self.call("tput", {"node": node, "n": n, "swap": swap}, timeout=300)
+    def tput(self, node, n, swap=False, size=1):
+        r = self.call("tput", {"node": node, "n": n, "swap": swap, "size": size}, timeout=300)
         if not r.get("ok"):
             raise BenchError(f"{self.name}: throughput to {node}: no acknowledgement: {r}")
         return r["ns"], r["count"], r["errors"]
@@ -280,6 +280,28 @@ class PyAgent(Agent):
         if r[0] != "pong":
             raise BenchError(f"{self.name} could not reach {node}: {r[0]}")
         return r[1]
+
+    # PubSub (figures.pubsub)
+    def ps_start(self):
+        return self.call("ps_start")
+
+    def ps_members(self):
+        return self.call("ps_members")
+
+    def ps_subs(self, topic, k, pub_node):
+        return self.call("ps_subs", {"topic": topic, "k": k, "pub_node": pub_node})
+
+    def ps_tput(self, topic, n, k):
+        r = self.call("ps_tput", {"topic": topic, "n": n, "k": k}, timeout=300)
+        if not r.get("ok"):
+            raise BenchError(f"{self.name}: broadcasts to {topic}: not all done: {r}")
+        return r["ns"], r["count"], r["errors"]
+
+    def ps_lat(self, topic, m, k):
+        r = self.call("ps_lat", {"topic": topic, "m": m, "k": k}, timeout=300)
+        if not r.get("ok"):
+            raise BenchError(f"{self.name}: fan-out to {topic} lost an ack: {r}")
+        return r["times"]
 
     def halt(self):
         try:
@@ -325,8 +347,9 @@ class ErlAgent(Agent):
         times = [int.from_bytes(raw[i:i + 8], "big") for i in range(0, len(raw), 8)]
         return times, r[2]
 
-    def tput(self, node, n):
-        r = self.call("tput", _Quoted(node), n, timeout=300)
+    def tput(self, node, n, size=1):
+        args = (n,) if size == 1 else (n, size)
+        r = self.call("tput", _Quoted(node), *args, timeout=300)
         if r[0] != "ok":
             raise BenchError(f"{self.name}: throughput to {node}: no acknowledgement: {r!r}")
         return r[1], r[2], r[3]
@@ -348,6 +371,29 @@ class ErlAgent(Agent):
         if not (isinstance(r, tuple) and r[0] == "down"):
             raise BenchError(f"{self.name}: no nodedown: {r!r}")
         return r[1]
+
+    # PubSub (figures.pubsub); topics are binaries on both sides
+    def ps_start(self):
+        return self.call("ps_start")
+
+    def ps_members(self):
+        return self.call("ps_members")
+
+    def ps_subs(self, topic, k, pub_node):
+        return self.call("ps_subs", topic.encode(), k, _Quoted(pub_node))
+
+    def ps_tput(self, topic, n, k):
+        r = self.call("ps_tput", topic.encode(), n, k, timeout=300)
+        if r[0] != "ok":
+            raise BenchError(f"{self.name}: broadcasts to {topic}: not all done: {r!r}")
+        return r[1], r[2], r[3]
+
+    def ps_lat(self, topic, m, k):
+        r = self.call("ps_lat", topic.encode(), m, k, timeout=300)
+        if r[0] != "ok":
+            raise BenchError(f"{self.name}: fan-out to {topic} lost an ack: {r!r}")
+        raw = r[1] if isinstance(r[1], bytes) else r[1].encode("utf-8")
+        return [int.from_bytes(raw[i:i + 8], "big") for i in range(0, len(raw), 8)]
 
     def codec(self, data: bytes, iters: int):
         dec, enc, _size = self.call("codec", data, iters, timeout=300)

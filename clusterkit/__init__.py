@@ -9,6 +9,8 @@ from .api import (Node, NotAlive, demonitor, flush, link, monitor, net_adm, net_
                   unregister, whereis)
 from .etf import Atom, ETFError, ImproperList, Opaque, Pid, Port, Reference
 from .names import InvalidNodeName
+from . import pg
+from .pubsub import PubSub
 from .runtime.genserver import GenServer
 from .runtime.errors import BadArg, CallError, CallTimeout, ProcessExit, ReceiveTimeout
 
@@ -24,8 +26,8 @@ def __getattr__(name):
 
 __all__ = [
     "Atom", "BadArg", "CallError", "CallTimeout", "ETFError", "GenServer", "ImproperList",
-    "InvalidNodeName", "Node", "NotAlive", "Opaque", "Pid", "Port", "ProcessExit",
+    "InvalidNodeName", "Node", "NotAlive", "Opaque", "Pid", "Port", "PubSub", "ProcessExit",
     "ReceiveTimeout", "Reference", "demonitor", "flush", "link", "monitor", "net_adm",
-    "net_kernel", "node", "receive", "register", "rpc", "self", "send", "spawn",
+    "net_kernel", "node", "pg", "receive", "register", "rpc", "self", "send", "spawn",
     "spawn_link", "start", "stop", "unregister", "whereis",
 ]

@@ -205,3 +205,29 @@ def test_erl_agent_reports_errors_not_hangs(session):
     with pytest.raises(BenchError):
         erl.call("no_such_command")
     assert erl.call("node") == erl.name
+
+
+def test_floor_measures_bare_asyncio_beside_the_nodes(session):
+    out = figures.floor(session, rounds=1, per_round=50, burst=200)
+    rt, tp = out["figures"]
+    assert rt["rows"][0]["pair"] == figures.ASYNCIO_PAIR and rt["rows"][0]["n"] == 50
+    assert all(r["median"] > 0 for r in rt["rows"] + tp["rows"])
+
+
+def test_slow_peer_loses_nothing_and_leaves_the_receiver_running(session):
+    fig = figures.slow_peer(session, rounds=1, n=200, size=4096, kinds=KINDS)
+    assert [r["pair"] for r in fig["rows"]] == [figures.label(a, b) for a, b in KINDS]
+    assert not any(fig["checks"]["lost"].values())
+    assert not any(fig["checks"]["out_of_order"].values())
+
+
+def test_pubsub_every_broadcast_reaches_every_subscriber_in_order(session):
+    out = figures.pubsub(session, rounds=1, latency_samples=5, fanouts=(1, 10),
+                         broadcasts={1: 50, 10: 20})
+    tput, lat = out["figures"]
+    want = ["ck", "erl"] if HAVE_ERLANG else ["ck"]
+    assert sorted({r["pair"] for r in tput["rows"]}) == want
+    assert all(r["median"] > 0 for r in tput["rows"] + lat["rows"])
+    assert not any(tput["checks"]["lost"].values())
+    assert not any(tput["checks"]["out_of_order"].values())
+    assert all(r["n"] == 5 for r in lat["rows"])

@@ -20,7 +20,9 @@ def test_connect_ping_pong_and_pang(trio):
     wait_for(lambda: b.eval("Node.list()") == ["a@127.0.0.1"], what="b to see a")
     assert a.eval("Node.ping('nobody@127.0.0.1')") == "pang"
     assert c.eval("Node.connect('a@127.0.0.1')") is True
-    assert sorted(a.eval("Node.list()")) == ["b@127.0.0.1", "c@127.0.0.1"]
+    # c is up once a's acknowledgement arrives; a records its side on its own loop
+    wait_for(lambda: sorted(a.eval("Node.list()")) == ["b@127.0.0.1", "c@127.0.0.1"],
+             what="a to list b and c")
 
 
 def test_messages_to_pids_and_registered_names(trio):

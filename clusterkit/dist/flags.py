@@ -68,6 +68,12 @@ OFFERED = (MANDATORY_26 | MANDATORY_25_DIGEST | DIST_MONITOR | DIST_MONITOR_NAME
 REQUIRED = MANDATORY_25
 
 
+def expand(flags: int) -> int:
+    """A peer's flags as OTP 25's dist_util reads them (expand_mandatory_25_flag): from
+    OTP 25 on, MANDATORY_25_DIGEST alone stands for every flag of MANDATORY_25."""
+    return flags | MANDATORY_25 if flags & MANDATORY_25_DIGEST else flags
+
+
 def names_of(flags: int) -> list[str]:
     """The names of the bits set in `flags`, lowest first (unknown bits as hex)."""
     out = []

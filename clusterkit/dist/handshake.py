@@ -246,6 +246,7 @@ class Handshake:
             if tag != b"N" or len(m) < 1 + _NAME.size:
                 raise HandshakeError(f"expected a 'N' name message, got {m[:16]!r}")
             peer_flags, creation, nlen = _NAME.unpack_from(m, 1)
+            peer_flags = F.expand(peer_flags)
             name = m[1 + _NAME.size:]
             if len(name) != nlen:
                 raise HandshakeError(f"name message announces {nlen} name bytes, has {len(name)}")
@@ -294,6 +295,7 @@ class Handshake:
             if tag != b"N" or len(m) < 1 + _CHALLENGE.size:
                 raise HandshakeError(f"expected a 'N' challenge message, got {m[:16]!r}")
             peer_flags, challenge, creation, nlen = _CHALLENGE.unpack_from(m, 1)
+            peer_flags = F.expand(peer_flags)
             name = m[1 + _CHALLENGE.size:]
             if len(name) != nlen:
                 raise HandshakeError(f"challenge announces {nlen} name bytes, has {len(name)}")

@@ -25,10 +25,11 @@ from .atoms import (DOWN, EXIT, GEN_CALL, KILL, KILLED, NOCONNECTION, NODEDOWN, 
                     NORMAL, PROCESS)
 from .channel import DEFAULT_BUSY_LIMIT
 from .connection import Connection
-from .errors import BadArg, CallError, CallTimeout, ProcessExit, ReceiveTimeout
+from .errors import BadArg, CallError, CallTimeout, NotAlive, ProcessExit, ReceiveTimeout
 from .loop import Runtime
 from .peers import Peers
 from .process import Process
+from .waiting import WaitingSends
 
 log = logging.getLogger("clusterkit")
 
@@ -82,6 +83,8 @@ class LocalNode(Peers):
         self.connections: dict[Atom, Connection] = {}
         self._pending: dict[Atom, Any] = {}
         self._waiters: dict[Atom, asyncio.Future] = {}
+        # frames sent to nodes still being connected (any thread; leaf lock inside)
+        self._waiting = WaitingSends(dist_buf_busy_limit)
         # processes: the table is read from any thread, changed under _lock
         self.processes: dict[tuple[int, int], Process] = {}
         self.registered: dict[Atom, Process] = {}
@@ -151,6 +154,7 @@ class LocalNode(Peers):
             self.runtime.run(self._stop(), 10)
         finally:
             self.runtime.stop()
+            self._waiting.drop_all()    # wakes any sender that queued after _stop ran
             if current.default() is self:
                 current.set_default(None)
 
@@ -158,6 +162,7 @@ class LocalNode(Peers):
         # Whoever waits for a connection gets False; servers get Elixir's :shutdown.
         for peer in list(self._waiters):
             self._resolve(peer, False)
+        self._waiting.drop_all()
         for proc in list(self.processes.values()):
             if proc.on_node_stop is not None and proc.alive:
                 proc.on_node_stop()
@@ -381,35 +386,67 @@ class LocalNode(Peers):
         """Send an encoded frame (encoded by the caller, so errors surface there).
 
         From a user thread this blocks while the connection's outbox is past its busy
-        limit; on the loop it never blocks."""
-        conn = self.connections.get(node)
+        limit; on the loop it never blocks. To a node not connected yet, the frame waits
+        for the connection (see `waiting`), and the sender goes on, as in Erlang."""
         in_loop = self.runtime.in_loop_thread
-        if conn is not None and conn.up:
-            if in_loop:
-                conn.send_frame(body)
+        while True:
+            if not in_loop and not self.alive:
+                raise NotAlive(f"{self.atom} has stopped; nothing can be sent from it")
+            conn = self.connections.get(node)
+            if node not in self._waiting and conn is not None and conn.up:
+                outcome, resolved = "direct", None
             else:
-                conn.send_frame_threadsafe(body)
-            return
-        if in_loop:
-            self.loop.create_task(self._connect_and_send(node, body))
-            return
-        try:
-            self.runtime.run(self._connect_and_send(node, body), timeout=3 * self.setup_time)
-        except TimeoutError:
-            log.warning("message to %s dropped: connecting took too long", atom_text(node))
+                outcome, resolved = self._waiting.add(node, body, lambda: self._is_up(node))
+            if outcome == "direct":
+                conn = self.connections.get(node)
+                if conn is None:            # it went down just now: queue behind a connect
+                    continue
+                if in_loop:
+                    conn.send_frame(body)
+                else:
+                    conn.send_frame_threadsafe(body)
+                return
+            if outcome == "first":
+                self.call_on_loop(self._start_waiting_connect, node)
+                return
+            if outcome == "queued":
+                return
+            if in_loop:                     # full, and the loop never waits
+                log.warning("message to %s dropped: more than %d bytes already wait for "
+                            "that connection", atom_text(node), self._waiting.limit)
+                return
+            resolved.wait(3 * self.setup_time)
 
-    async def _connect_and_send(self, node: Atom, body: bytes) -> None:
+    def _is_up(self, node: Atom) -> bool:
+        conn = self.connections.get(node)
+        return conn is not None and conn.up
+
+    def _start_waiting_connect(self, node: Atom) -> None:
+        if not self.alive:              # stopping: nothing more connects
+            self._waiting.drop(node)
+            return
+        self.loop.create_task(self._connect_then_flush(node))
+
+    async def _connect_then_flush(self, node: Atom) -> None:
         try:
             ok = await self.connect(node)
         except InvalidNodeName as exc:
-            log.warning("message to %s dropped: %s", node, exc)
-            return
-        conn = self.connections.get(node)
-        if ok and conn is not None:
-            conn.send_frame(body)
+            ok = False
+            reason = str(exc)
         else:
-            log.warning("message to %s dropped: cannot connect to that node",
-                        atom_text(node))
+            reason = "cannot connect to that node"
+        conn = self.connections.get(node)
+        if ok and conn is not None and conn.up:
+            # Written outside the lock, batch by batch: while frames remain, later sends
+            # queue behind them, so the order is kept.
+            while frames := self._waiting.take(node):
+                for frame in frames:
+                    conn.send_frame(frame)
+            return
+        dropped = self._waiting.drop(node)
+        if dropped:
+            log.warning("%d message%s to %s dropped: %s", dropped, "" if dropped == 1 else "s",
+                        atom_text(node), reason)
 
     # --- monitors -----------------------------------------------------------------------
     def monitor(self, watcher: Pid, target: Any) -> Reference:

@@ -14,7 +14,7 @@ from .. import epmd
 from ..dist import handshake as hs
 from ..dist.connection import keeps_own_attempt
 from ..etf import Atom
-from ..names import InvalidNodeName, NodeName, mixing_error, parse_remote
+from ..names import NodeName, mixing_error, parse_remote
 from .atoms import DOWN, NOCONNECTION, NODEDOWN, NODEUP, PROCESS
 from .connection import Connection
 
@@ -122,14 +122,10 @@ class Peers:
     def decide_accept(self, conn: Connection, event: hs.NameReceived) -> list:
         """Acceptor: answer the initiator's name. Returns the events that the answer
         makes (a refusal's Failed), for the connection to handle."""
+        # No short/long check here: like OTP's dist_util, an acceptor takes any
+        # `name@host` (erl_call calls itself c17@shorthost even toward a long-name
+        # node). Only the dialling side refuses to mix, with Erlang's own lines.
         peer = Atom(event.node)
-        try:
-            other = parse_remote(peer)
-        except InvalidNodeName:
-            return conn.proto.reject("not_allowed")
-        if other.long != self.name.long:
-            log.error("%s", mixing_error(self.name, other))
-            return conn.proto.reject("not_allowed")
         if peer == self.atom:
             return conn.proto.reject("not_allowed")
         status = "ok"

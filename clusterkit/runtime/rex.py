@@ -13,6 +13,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from ..etf import Atom, Pid
+from . import cnode
 from .atoms import BADRPC, EXIT, GEN_CALL, GEN_CAST, UNDEF
 from .errors import CallError, CallTimeout
 
@@ -73,6 +74,9 @@ def resolve(node: "LocalNode", module: str, function: str):
 
 def apply(node: "LocalNode", module, function, args) -> Any:
     """Run module.function(*args) the way rex does: failures become {badrpc, ...}."""
+    refused = cnode.refused(node, module, function)
+    if refused is not None:
+        return cnode.refusal(refused)
     try:
         fn = resolve(node, module, function)
     except (ImportError, LookupError):
@@ -91,6 +95,9 @@ RETURN, ERROR, MONITOR, LINK = Atom("return"), Atom("error"), Atom("monitor"), A
 
 def _erpc_outcome(node: "LocalNode", ref, module, function, args):
     """What erpc:execute_call/4 exits with: {Ref, return, Value} or {Ref, error, R, Stack}."""
+    refused = cnode.refused(node, module, function)
+    if refused is not None:
+        return (ref, ERROR, (cnode.NOTSUP, cnode.charlist(refused)), [])
     try:
         fn = resolve(node, module, function)
     except (ImportError, LookupError):
@@ -128,6 +135,10 @@ def spawn_request(node: "LocalNode", conn, ev) -> None:
         proc.monitored_by[ev.req_id] = (ev.sender, proc.pid)
         flags |= 2
     conn.send_frame(control.spawn_reply_frame(ev.req_id, ev.sender, flags, proc.pid))
+    if mfa[1] == EXECUTE_CALL and cnode.is_remote_shell(args):
+        node.exit_process(proc, cnode.refuse_remote_shell(node, conn.peer, ev.group_leader,
+                                                          args[0]))
+        return
 
     def run():
         if mfa[1] == EXECUTE_CALL:
@@ -170,6 +181,8 @@ def server(node: "LocalNode"):
                 and message[1] == Atom("features_request"):
             # OTP 23+ asks which rpc features we have; none beyond plain rex calls.
             node.send(message[0], (Atom("features_reply"), node.atom, []))
+        elif cnode.is_plain_call(message):
+            cnode.serve_plain_call(node, message, apply, _pool(node))
         else:
             log.debug("rex ignored %r", message)
     return handle
