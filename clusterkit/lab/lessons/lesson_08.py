@@ -22,6 +22,7 @@ shell pings:
 """
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -94,6 +95,26 @@ def wait_for_edges(console, count: int, prefix: str = "", timeout: float = 20.0)
         if len(edges) == count or time.monotonic() >= deadline:
             return edges
         time.sleep(0.2)
+
+
+def listening(hosts=("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")) -> dict:
+    """Where the lab listens: for the lesson's EPMD, its DNS server and each node that
+    EPMD knows on these hosts, the sorted local addresses of its listening sockets
+    (TCP and UDP, from `ss`)."""
+    from ...epmd.client import names_sync
+    ports = {"epmd": EPMD_PORT, "dns": DNS_PORT}
+    for host in hosts:
+        for name, port in names_sync(host, EPMD_PORT).nodes:
+            ports[f"{name}@{host}"] = port
+    lines = subprocess.run(["ss", "-Hltun"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    found: dict = {}
+    for line in lines:
+        address, _, port = line.split()[4].rpartition(":")
+        for who, wanted in ports.items():
+            if port == str(wanted):
+                found.setdefault(who, set()).add(address)
+    return {who: sorted(found.get(who, ())) for who in sorted(ports)}
 
 
 def _facts(lab, console) -> list[tuple[bool, str]]:
