@@ -106,8 +106,11 @@ def listening(hosts=("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")) -> dic
     for host in hosts:
         for name, port in names_sync(host, EPMD_PORT).nodes:
             ports[f"{name}@{host}"] = port
-    lines = subprocess.run(["ss", "-Hltun"], capture_output=True, text=True,
-                           check=True).stdout.splitlines()
+    try:
+        lines = subprocess.run(["ss", "-Hltun"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+    except FileNotFoundError:
+        raise RuntimeError("listening() needs ss: install Debian's iproute2") from None
     found: dict = {}
     for line in lines:
         address, _, port = line.split()[4].rpartition(":")
