@@ -15,10 +15,23 @@ What it does not do: recursion or forwarding (other names are REFUSED), zone tra
 (AXFR/IXFR), DNSSEC, NOTIFY, wildcards, or a journal (a SIGHUP reload or a restart
 forgets dynamic updates).
 """
-from .authority import Authority, Policy, ZoneError, keyring_from_text, load_zone
-from .client import (LookupFailed, Nameserver, SystemResolver, add_record, delete_record,
-                     lookup, resolver_from)
-from .server import DnsServer, ServerThread, spawn
+import importlib
 
-__all__ = ["Authority", "DnsServer", "LookupFailed", "Nameserver", "SystemResolver", "resolver_from", "Policy", "ServerThread", "ZoneError",
-           "add_record", "delete_record", "keyring_from_text", "load_zone", "lookup", "spawn"]
+# Loaded on first use: `from clusterkit.dns import hosts`, which every node start does,
+# must not pay for dnspython.
+_EXPORTS = {
+    "Authority": "authority", "Policy": "authority", "ZoneError": "authority",
+    "keyring_from_text": "authority", "load_zone": "authority",
+    "LookupFailed": "client", "Nameserver": "client", "SystemResolver": "client",
+    "add_record": "client", "delete_record": "client", "lookup": "client",
+    "resolver_from": "client",
+    "DnsServer": "server", "ServerThread": "server", "spawn": "server",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clusterkit.dns' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import ipaddress
 import os
 
-from .client import ENV, LookupFailed, resolver_from
+# The client (and dnspython under it) is imported only when a nameserver is chosen: every
+# node start comes through here, and most use none (dnspython costs ~60 ms to import).
+ENV = "CLUSTERKIT_RESOLVER"     # "127.0.0.1:5353": the nameserver the lab's kernels use
 
 
 def _literal(host: str):
@@ -26,6 +28,7 @@ def host_resolver(resolver=None):
     """A blocking host -> address function, or None when no nameserver is chosen."""
     if resolver is None and not os.environ.get(ENV):
         return None
+    from .client import LookupFailed, resolver_from
     if callable(resolver) and not hasattr(resolver, "addresses"):
         fn = resolver
     else:
