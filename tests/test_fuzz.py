@@ -350,3 +350,119 @@ def test_fuzz_gossip_mutated(which, data):
     # a plaintext heartbeat with another term in it, encrypted properly
     term = data.draw(terms)
     _gossip(gossip_wire.encrypt(gossip_wire.PREFIX + etf.encode(term), SECRET), SECRET)
+
+
+# --------------------------------------------------------------------------- pg and PubSub
+
+from clusterkit import pubsub  # noqa: E402
+from clusterkit.runtime import pg as rpg  # noqa: E402
+from clusterkit.runtime.atoms import DOWN, GEN_CAST  # noqa: E402
+
+
+class _Proc:
+    def __init__(self, pid, handler):
+        self.pid, self.handler, self.alive = pid, handler, True
+
+
+class FakeNode:
+    """Just what a pg scope and a PubSub call on their node; sends are recorded."""
+
+    atom = Atom("me@127.0.0.1")
+
+    def __init__(self):
+        self.sent, self.connections, self._n = [], {}, 0
+        self.monitors: dict = {}
+
+    def _next(self):
+        self._n += 1
+        return self._n
+
+    def spawn_process(self, handler=None, label=""):
+        return _Proc(Pid(self.atom, self._next(), 0, 1), handler)
+
+    def register(self, name, pid):
+        pass
+
+    def add_node_hook(self, on_up=None, on_down=None):
+        pass
+
+    def nodes(self, kind="visible"):
+        return []
+
+    def send(self, dest, message, sender=None):
+        self.sent.append((dest, message))
+
+    def monitor(self, watcher, pid):
+        ref = self._next() % 8            # small, so fuzzed DOWNs can name it
+        self.monitors[ref] = pid
+        return ref
+
+    def make_ref(self):
+        return Reference(self.atom, 1, (self._next(),))
+
+    def local_process(self, pid):
+        return None
+
+    def deliver_local(self, proc, message):
+        pass
+
+
+PEERS = st.builds(Pid, st.sampled_from(["a@127.0.0.1", "b@127.0.0.1"]).map(Atom),
+                  st.integers(1, 4), st.just(0), st.just(1))
+PIDS = st.one_of(PEERS, st.lists(PEERS, max_size=3))
+SMALL = st.recursive(st.one_of(st.integers(-2, 300), st.sampled_from(["", "t", b"\xff"]),
+                              st.sampled_from(["x", "join", "leave"]).map(Atom), st.none()),
+                     lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                             st.lists(inner, max_size=3).map(tuple),
+                                             st.dictionaries(st.integers(0, 3), inner, max_size=2)),
+                     max_leaves=6)
+ANY = st.one_of(SMALL, PEERS, PIDS, st.integers(0, 8))
+PG_MESSAGES = st.one_of(
+    st.tuples(st.just(rpg.DISCOVER), st.one_of(PEERS, ANY)),
+    st.tuples(st.just(rpg.JOIN), PEERS, ANY, st.one_of(PIDS, ANY)),
+    st.tuples(st.just(rpg.LEAVE), PEERS, st.one_of(PIDS, ANY), st.one_of(st.lists(ANY, max_size=3), ANY)),
+    st.tuples(st.just(GEN_CAST), st.tuples(st.just(rpg.SYNC), PEERS, st.lists(
+        st.one_of(st.tuples(ANY, st.lists(PEERS, max_size=3)), ANY), max_size=4))),
+    st.tuples(st.just(DOWN), st.integers(0, 8), st.just(Atom("process")), PEERS, ANY),
+    ANY,
+)
+
+
+@FUZZ
+@given(st.lists(PG_MESSAGES, min_size=1, max_size=12))
+def test_fuzz_pg_scope_messages(messages):
+    CASES["pg scope messages"] += 1
+    scope = rpg.Scope(FakeNode(), Atom("fuzz_scope"))
+    for m in messages:
+        scope._handle(m)              # anything malformed is logged and ignored, never raised
+    for group in scope.which_groups():
+        assert all(isinstance(p, Pid) for p in scope.get_members(group))
+
+
+PUBSUB_MESSAGES = st.one_of(
+    st.tuples(st.just(pubsub.FORWARD_TO_LOCAL), ANY, ANY,
+              st.one_of(st.just(pubsub.DEFAULT_DISPATCHER), ANY)),
+    st.tuples(st.just(DOWN), ANY, st.just(Atom("process")), ANY, ANY),
+    ANY,
+)
+
+
+@FUZZ
+@given(st.lists(PUBSUB_MESSAGES, min_size=1, max_size=8), st.lists(ANY, max_size=3))
+def test_fuzz_pubsub_messages(messages, topics):
+    CASES["PubSub worker/registry messages"] += 1
+    ps = pubsub._PubSub(FakeNode(), Atom("Elixir.Fuzz"), 1)
+    for i, topic in enumerate(topics):
+        ps.subscribe(Pid("me@127.0.0.1", 100 + i, 0, 1), topic, None)
+    for m in messages:
+        ps._worker_message(m)
+        ps._registry_message(m)
+
+
+def test_pubsub_regressions_the_fuzzer_found():
+    # a list as dispatcher, and a DOWN naming a list: both raised TypeError before
+    ps = pubsub._PubSub(FakeNode(), Atom("Elixir.Fuzz"), 1)
+    ps.subscribe(Pid("me@127.0.0.1", 100, 0, 1), [], None)
+    ps._worker_message((pubsub.FORWARD_TO_LOCAL, [], [], []))
+    ps._registry_message((DOWN, 0, Atom("process"), [], []))
+    assert ps.subscribers([]) == [Pid("me@127.0.0.1", 100, 0, 1)]
