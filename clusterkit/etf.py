@@ -20,7 +20,7 @@ decoder) and for safety with untrusted input:
   values it returns, so a 100,000-deep list that decoded would still crash
   the first print or comparison of it. No real message nests 500 deep;
 * text floats (FLOAT_EXT) follow Erlang's grammar, not Python's float():
-  [+-]digits[.,]digits[eE[+-]digits], up to a NUL or all 31 bytes;
+  [+-]digits[.,]digits[eE[+-]digits], ended by a NUL within the 31 bytes;
 * references have at most 5 id words, as in Erlang (ERTS_MAX_REF_NUMBERS);
 * whatever goes wrong with malformed input surfaces as ETFError, which says
   what was wrong and at which byte offset.
@@ -1062,7 +1062,11 @@ def _dec(data, pos, depth):
         end = pos + 31
         if end > len(data):
             raise _truncated(tag, start, data)
-        text = data[pos:end].split(b"\0", 1)[0]  # Erlang reads up to a NUL, or all 31
+        text, nul, _ = data[pos:end].partition(b"\0")
+        if not nul:
+            # Erlang's decoder reads on past the 31 bytes to find a NUL (what it then
+            # does depends on the memory after them); its encoder always writes one.
+            raise ETFError(f"bad FLOAT_EXT at offset {start}: no NUL ends the text in its 31 bytes")
         if not _FLOAT_TEXT.fullmatch(text):
             raise ETFError(f"bad FLOAT_EXT at offset {start}: {text!r} is not a float as Erlang "
                            "writes one ([+-]digits.digits[e[+-]digits])")
