@@ -18,7 +18,9 @@ decoder) and for safety with untrusted input:
   on purpose: the decoder is recursive (one frame a level, which keeps the
   common case fast), and so are the encoder, repr() and == on the Python
   values it returns, so a 100,000-deep list that decoded would still crash
-  the first print or comparison of it. No real message nests 500 deep;
+  the first print or comparison of it. No real message nests 500 deep. A
+  chain of list tails ([1 | [2 | [3 | []]]], written cons by cons) is read in a
+  loop and is not nesting;
 * text floats (FLOAT_EXT) follow Erlang's grammar, not Python's float():
   [+-]digits[.,]digits[eE[+-]digits], ended by a NUL within the 31 bytes;
 * references have at most 5 id words, as in Erlang (ERTS_MAX_REF_NUMBERS);
@@ -882,11 +884,23 @@ def _dec(data, pos, depth):
         depth += 1
         items = []
         append = items.append
-        for _ in range(n):
-            x, pos = _dec(data, pos, depth)
-            append(x)
-        if pos < len(data) and data[pos] == 106:  # proper list: the usual case
-            return items, pos + 1
+        while True:
+            for _ in range(n):
+                x, pos = _dec(data, pos, depth)
+                append(x)
+            if pos < len(data) and data[pos] == 106:  # proper list: the usual case
+                return items, pos + 1
+            if not (pos < len(data) and data[pos] == 108):
+                break
+            # The tail is itself a LIST_EXT ([1 | [2 | ...]], as some encoders write
+            # cons by cons): read on in a loop, so a long chain is not deep nesting.
+            tail_start = pos
+            if pos + 5 > len(data):
+                raise _truncated(108, tail_start, data)
+            n = _U32(data, pos + 1)[0]
+            pos += 5
+            if n >= len(data) - pos:
+                raise _truncated(108, tail_start, data, f"{n} elements announced")
         tail, pos = _dec(data, pos, depth)
         if type(tail) is list:  # [1 | [2, 3]] is just [1, 2, 3]
             items += tail

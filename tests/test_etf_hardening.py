@@ -201,6 +201,23 @@ def test_deep_nesting_is_refused_with_the_documented_limit():
     assert "nested too deeply" in etf.__doc__ and "on purpose" in etf.__doc__
 
 
+def test_a_long_chain_of_list_tails_is_not_nesting():
+    n = 100_000
+    chain = b"\x83" + b"l\0\0\0\1a\x07" * n + b"j"      # [7 | [7 | ... [7 | []]]]
+    assert decode(chain) == [7] * n
+    improper = b"\x83" + b"l\0\0\0\1a\x07" * 3 + b"a\x08"   # [7, 7, 7 | 8]
+    assert decode(improper) == etf.ImproperList([7, 7, 7], 8)
+    with pytest.raises(ETFError, match="truncated LIST_EXT"):
+        decode(b"\x83l\0\0\0\1a\x07l\xff\xff\xff\xffa\x07j")
+
+
+@requires_escript
+def test_list_tail_chains_agree_with_erlang():
+    chain = b"\x83" + b"l\0\0\0\1a\x07" * 5 + b"j"
+    (theirs,) = erlang_says(chain)
+    assert decode(theirs) == decode(chain) == [7] * 5
+
+
 @pytest.mark.parametrize("data", [
     b"\x83l\xff\xff\xff\xffj\0\0\0",      # LIST_EXT of 2**32-1 elements in 10 bytes
     b"\x83i\xff\xff\xff\xff\0\0\0\0",      # LARGE_TUPLE_EXT
