@@ -13,7 +13,7 @@ from typing import Any
 
 from . import cookie as cookie_file
 from .etf import Atom, Pid
-from .names import listen_address_for, parse_local, parse_remote
+from .names import parse_local, parse_remote
 from .runtime import current, rex
 from .runtime.errors import BadArg, CallError, NotAlive
 from .runtime.node import LocalNode
@@ -74,18 +74,18 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
           port_range: tuple[int, int] | None = None, epmd_port: int | None = None,
           listen_address: str | None = None, connect_all: bool | None = None,
           dist_buf_busy_limit: int | None = None, config: str | None = None,
-          allow=None, rpc_allow=None) -> Atom:
+          resolver=None, allow=None, rpc_allow=None) -> Atom:
     """Start distribution here, like `iex --sname a --cookie secret` (or `--name`).
+
+    `resolver=("127.0.0.1", 5353)` (or CLUSTERKIT_RESOLVER) names the nameserver for the
+    host part of node names. With no listen_address, a node whose host is a loopback
+    address listens there only (one address per node); others listen everywhere.
 
     allow: the only nodes that may connect to this one, like net_kernel:allow/1
     (others get `not_allowed` and Erlang's log line; as in Erlang an empty list
     restricts nothing). rpc_allow: the only modules other nodes may call through
     rpc/erpc here; other calls get {badrpc, {'EXIT', {notsup, Reason}}}. The
     cookie is a password, and the only one: whoever holds it can run code here.
-
-    listen_address: by default the node's own address when its host is an IPv4
-    loopback address (a@127.0.0.1 is not reachable from the network), else
-    0.0.0.0, every interface, as erl does.
     """
     global _node
     _setup_logging()
@@ -101,8 +101,6 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
         node_name = parse_local(name, longnames)
         allowed = _allow_list(allow)
         rpc_allowed = None if rpc_allow is None else frozenset(map(str, rpc_allow))
-        if listen_address is None:
-            listen_address = listen_address_for(node_name.host)
         if cookie is None:
             cookie = cookie_file.read_or_create()
         if epmd_port is None:
@@ -121,9 +119,15 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
             # Erlang's +zdbbl is in kilobytes; sys.config has no such key, so both come
             # here in bytes.
             extra["dist_buf_busy_limit"] = int(busy)
+        from .dns import hosts
+        resolve = hosts.host_resolver(resolver)
+        if listen_address is None:
+            listen_address = hosts.listen_address(node_name.host, resolve)
         n = LocalNode(node_name, str(cookie), hidden=hidden, net_ticktime=net_ticktime,
                       epmd_port=epmd_port, port_range=port_range,
-                      listen_address=listen_address, connect_all=connect_all, **extra)
+                      listen_address=listen_address, connect_all=connect_all,
+                      epmd_host=hosts.epmd_host(listen_address), resolve_host=resolve,
+                      **extra)
         n.allow, n.rpc_allow = allowed, rpc_allowed     # read by runtime/peers.py, cnode.py
         n.start()
         _node = n

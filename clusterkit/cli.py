@@ -1,8 +1,9 @@
-"""The `clusterkit` command: shell | node | epmd | doctor.
+"""The `clusterkit` command: shell | node | epmd | dns | doctor.
 
     clusterkit shell --sname a --cookie secret      # like `iex --sname a --cookie secret`
     clusterkit node --name a@127.0.0.1 --cookie s   # a headless node, until Ctrl-C
     clusterkit epmd [--names | --kill]              # like `epmd`, `epmd -names`, `epmd -kill`
+    clusterkit dns --zone FILE --port 5353          # a small authoritative DNS server
     clusterkit doctor                               # checks what trips people up
 """
 from __future__ import annotations
@@ -66,6 +67,11 @@ def cmd_epmd(argv) -> int:
     return main(argv)
 
 
+def cmd_dns(argv) -> int:
+    from .dns.__main__ import main
+    return main(argv)
+
+
 def cmd_doctor(args) -> int:
     from . import doctor
     return doctor.main(args)
@@ -76,6 +82,8 @@ def main(argv=None) -> int:
     if argv[:1] == ["epmd"]:
         # epmd has its own parser (shared with `python -m clusterkit.epmd`).
         return cmd_epmd(argv[1:])
+    if argv[:1] == ["dns"]:
+        return cmd_dns(argv[1:])
     parser = argparse.ArgumentParser(prog="clusterkit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +94,7 @@ def main(argv=None) -> int:
     _add_node_options(p)
     p.set_defaults(func=cmd_node)
     sub.add_parser("epmd", help="run EPMD, or ask it: --names, --kill")
+    sub.add_parser("dns", help="a small authoritative DNS server: --zone FILE --port P")
     p = sub.add_parser("doctor", help="check host names, EPMD, cookie and multicast")
     p.add_argument("--epmd-port", type=int, default=None)
     p.set_defaults(func=cmd_doctor)

@@ -98,7 +98,14 @@ def check_epmd(port: int) -> Check:
     else:
         kind = "an EPMD (could not tell whose)"
     listed = ", ".join(f"{n} (port {p})" for n, p in nodes) or "no nodes"
-    return Check("EPMD", True, f"{kind} answers on port {port}, with {listed}")
+    found = f"{kind} answers on port {port}, with {listed}"
+    if kind != "clusterkit's EPMD":
+        # DNSPoll names nodes basename@ip; on one machine that needs a registry per address.
+        found += ("; it keeps one registry for the whole machine, so `app@127.0.0.2` and "
+                  "`app@127.0.0.3` cannot both register (lesson 06, DNSPoll). Fix: one "
+                  "`epmd -address 127.0.0.N` per address, distinct basenames, or clusterkit's "
+                  "EPMD, which keeps one registry per loopback address")
+    return Check("EPMD", True, found)
 
 
 def check_cookie(path: Path | None = None) -> Check:

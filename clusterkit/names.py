@@ -47,22 +47,6 @@ def is_ip_address(host: str) -> bool:
         return False
 
 
-def listen_address_for(host: str) -> str:
-    """Where a node named ...@host listens by default.
-
-    A node named on an IPv4 loopback address (a@127.0.0.1) can only be reached
-    there, so it listens there only, and the room's Wi-Fi cannot see it. Any
-    other name (a LAN address, a host name) listens on every interface, as erl
-    does: anyone on the network who has the cookie can then connect, and run
-    code. IPv6 loopback keeps the old default, as the listener is IPv4.
-    """
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return "0.0.0.0"
-    return host if addr.version == 4 and addr.is_loopback else "0.0.0.0"
-
-
 def is_long_host(host: str) -> bool:
     """Erlang's rule: a host for long names has a dot in it (an IPv4 address does)."""
     return "." in host or is_ip_address(host)

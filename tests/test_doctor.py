@@ -32,6 +32,7 @@ def test_epmd_kinds(clusterkit_epmd):
 def test_real_epmd_is_recognised(real_epmd):
     check = doctor.check_epmd(real_epmd)
     assert check.ok and "Erlang's epmd" in check.found
+    assert "epmd -address 127.0.0.N" in check.found      # basename@ip needs it (lesson 06)
 
 
 def test_multicast_on_loopback():

@@ -47,7 +47,9 @@ _lock = threading.Lock()
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    # "LocalEpmd" -> local_epmd, "DNSPoll" -> dns_poll, "Kubernetes.DNSSRV" -> kubernetes_dnssrv
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_",
+                  name).replace(".", "_").lower()
 
 
 def resolve_strategy(topology: str, strategy: Any) -> type[Strategy]:

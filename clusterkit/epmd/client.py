@@ -188,7 +188,15 @@ async def register(name: str, port: int, *, hidden: bool = False, epmd_port: int
         raise
     if reply.result != 0:
         writer.close()
-        raise NameInUse(f"name {name!r} is already registered with EPMD on port {epmd_port}")
+        hint = ""
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            hint = (f" (asked at {host}). clusterkit's EPMD keeps one registry per loopback address, so "
+                    f"{name}@{host} can share its name with nodes on other addresses; Erlang's "
+                    f"own epmd keeps one registry per machine. Fix: stop that epmd and let "
+                    f"clusterkit start its own, or run one `epmd -address {host} -port "
+                    f"{epmd_port}` per address, or give each node its own name")
+        raise NameInUse(f"name {name!r} is already registered with EPMD on port "
+                        f"{epmd_port}{hint}")
     return Registration(node, reply.creation, epmd_port, host, reader, writer)
 
 

@@ -3,7 +3,9 @@
 It listens like epmd (every interface, IPv4 and IPv6, unless told which
 addresses), keeps a node registered exactly as long as the node's connection
 stays open, and answers `epmd -names`, `epmd -kill` and Erlang nodes the way
-the real daemon does. A malformed request closes only that connection and
+the real daemon does. Unlike epmd, it keeps one registry per extra loopback
+address (127.0.0.2, 127.0.0.3, ...), so `app@127.0.0.2` and `app@127.0.0.3`
+both live on one machine. A malformed request closes only that connection and
 logs one line; the daemon keeps serving.
 """
 from __future__ import annotations
@@ -66,7 +68,7 @@ class _Connection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         if peer:
             self.peer = f"[{peer[0]}]:{peer[1]}" if ":" in peer[0] else f"{peer[0]}:{peer[1]}"
-        self.conn = ServerConnection(self.daemon.registry, epmd_port=self.daemon.port,
+        self.conn = ServerConnection(self.daemon.registry_for(sock), epmd_port=self.daemon.port,
                                      local_peer=_is_local(peer, sock),
                                      relaxed=self.daemon.relaxed)
         self.daemon._connections.add(self)
@@ -192,9 +194,29 @@ class EpmdDaemon:
         self.relaxed = relaxed
         self.packet_timeout = packet_timeout
         self.registry = p.Registry()
+        # One registry per extra loopback address (127.0.0.2, ...): `app@127.0.0.2` and
+        # `app@127.0.0.3` share the name `app` on one machine. See registry_for.
+        self.registries: dict[str, p.Registry] = {}
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: set[_Connection] = set()
         self._closed: asyncio.Event | None = None
+
+    def registry_for(self, sockname) -> p.Registry:
+        """The registry of the local address a connection reached. 127.0.0.1, ::1 and
+        every non-loopback address share the main one (epmd's behaviour); any other
+        127.x.y.z has its own, so a node registers and is looked up at its own address."""
+        try:
+            ip = ipaddress.ip_address(sockname[0].split("%")[0])
+        except (TypeError, ValueError, IndexError):
+            return self.registry
+        if getattr(ip, "ipv4_mapped", None):
+            ip = ip.ipv4_mapped
+        if ip.version != 4 or not ip.is_loopback or str(ip) == "127.0.0.1":
+            return self.registry
+        key = str(ip)
+        if key not in self.registries:
+            self.registries[key] = p.Registry()
+        return self.registries[key]
 
     @property
     def addresses(self) -> list[tuple]:

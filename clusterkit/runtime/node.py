@@ -61,8 +61,14 @@ class LocalNode(Peers):
                  port_range: tuple[int, int] = (0, 0), listen_address: str = "0.0.0.0",
                  connect_all: bool = True, setup_time: float = 7.0,
                  dist_buf_busy_limit: int = DEFAULT_BUSY_LIMIT,
-                 max_message_size: int = MAX_FRAME):
+                 max_message_size: int = MAX_FRAME, epmd_host: str = "127.0.0.1",
+                 resolve_host=None):
         self.name = name
+        # The EPMD to register with: the node's own loopback address, so that one machine
+        # holds many `app@127.0.0.N` nodes (clusterkit's EPMD keeps a registry per address).
+        self.epmd_host = epmd_host
+        # host -> address, blocking (a DNS lookup); None: the system resolver at dial time.
+        self.resolve_host = resolve_host
         self.atom = name.atom
         self.cookie = cookie
         self.cookies: dict[Atom, str] = {}
@@ -130,7 +136,8 @@ class LocalNode(Peers):
         self.port = self._listener.getsockname()[1]
         await self.loop.run_in_executor(None, epmd.ensure_running, self.epmd_port)
         self._registration = await epmd.register(
-            self.name.alive, self.port, hidden=self.hidden, epmd_port=self.epmd_port)
+            self.name.alive, self.port, hidden=self.hidden, epmd_port=self.epmd_port,
+            host=self.epmd_host)
         self.creation = self._registration.creation
         self.loop.add_reader(self._listener, self._accept)
         services.start(self)

@@ -66,8 +66,12 @@ class Peers:
         marker = _Dialing()
         self._pending[node] = marker
         try:
+            host = other.host
+            if self.resolve_host is not None:
+                # A name only the kit's DNS knows (convoy@convoy2.railway.internal).
+                host = await self.loop.run_in_executor(None, self.resolve_host, host)
             info = await asyncio.wait_for(
-                epmd.port_please(other.host, other.alive, self.epmd_port), self.setup_time)
+                epmd.port_please(host, other.alive, self.epmd_port), self.setup_time)
             if marker.superseded or self._pending.get(node) is not marker:
                 # The peer's own attempt won; it resolves the waiters, or this timer does.
                 self.loop.call_later(self.setup_time, self._resolve, node, False)
@@ -91,7 +95,7 @@ class Peers:
             conn = Connection(self, hs.Role.INITIATOR, node, cookie=self.cookie_for(node))
             self._pending[node] = conn
             marker = conn
-            sock = await asyncio.wait_for(self._open_socket(other.host, info.port),
+            sock = await asyncio.wait_for(self._open_socket(host, info.port),
                                           self.setup_time)
             conn.attach(sock)
         except (OSError, asyncio.TimeoutError, epmd.EpmdError) as exc:
