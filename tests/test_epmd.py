@@ -1007,3 +1007,13 @@ def test_erl_finds_a_python_registration_through_our_daemon(procs, clusterkit_ep
     assert status == 0, err
     assert re.fullmatch(rb'\[\{"probe",\d+\},\{"py",40123\}\] 40123 6', out.strip()), out
     reg.close()
+
+
+def test_erl_epmd_address_sets_the_default_listen_addresses(monkeypatch):
+    # As with Erlang's epmd: ERL_EPMD_ADDRESS, else every interface.
+    from clusterkit.epmd.__main__ import _parser
+    monkeypatch.setenv("ERL_EPMD_ADDRESS", "127.0.0.1,127.0.0.2")
+    assert _parser().parse_args([]).address == "127.0.0.1,127.0.0.2"
+    assert _parser().parse_args(["--address", "127.0.0.3"]).address == "127.0.0.3"
+    monkeypatch.delenv("ERL_EPMD_ADDRESS")
+    assert _parser().parse_args([]).address is None

@@ -25,9 +25,10 @@ def _parser() -> argparse.ArgumentParser:
         description="clusterkit's Erlang Port Mapper Daemon, and a client for any EPMD.")
     ap.add_argument("--port", type=int, default=None,
                     help="EPMD port (default: ERL_EPMD_PORT, else 4369)")
-    ap.add_argument("--address", default=None,
+    # Like Erlang's epmd, ERL_EPMD_ADDRESS gives the default (so a lab can keep to loopback).
+    ap.add_argument("--address", default=os.environ.get("ERL_EPMD_ADDRESS") or None,
                     help="comma-separated IP addresses to listen on; loopback is always "
-                         "added (default: every interface)")
+                         "added (default: ERL_EPMD_ADDRESS, else every interface)")
     ap.add_argument("--daemon", action="store_true",
                     help="run detached from the terminal, like `epmd -daemon`")
     ap.add_argument("--relaxed-command-check", action="store_true",
