@@ -55,17 +55,38 @@ def node() -> LocalNode:
     return current.node()
 
 
+def _allow_list(allow) -> frozenset | None:
+    if allow is None:
+        return None
+    if isinstance(allow, str):
+        raise TypeError("allow takes a list of node names, like ['b@127.0.0.1']")
+    nodes = set()
+    for item in allow:
+        try:
+            nodes.add(parse_remote(str(item)).atom)
+        except ValueError as exc:
+            raise ValueError(f"allow: {item!r} is not a node name: {exc}") from None
+    return frozenset(nodes) or None      # like net_kernel: an empty list allows all
+
+
 def start(name: str, cookie: str | None = None, *, hidden: bool = False,
           longnames: bool | None = None, net_ticktime: float | None = None,
           port_range: tuple[int, int] | None = None, epmd_port: int | None = None,
           listen_address: str | None = None, connect_all: bool | None = None,
           dist_buf_busy_limit: int | None = None, config: str | None = None,
-          resolver=None) -> Atom:
+          resolver=None, allow=None, rpc_allow=None) -> Atom:
     """Start distribution here, like `iex --sname a --cookie secret` (or `--name`).
 
     `resolver=("127.0.0.1", 5353)` (or CLUSTERKIT_RESOLVER) names the nameserver for the
     host part of node names. With no listen_address, a node whose host is a loopback
-    address listens there only (one address per node); others listen everywhere."""
+    address listens there only (one address per node); others listen everywhere.
+
+    allow: the only nodes that may connect to this one, like net_kernel:allow/1
+    (others get `not_allowed` and Erlang's log line; as in Erlang an empty list
+    restricts nothing). rpc_allow: the only modules other nodes may call through
+    rpc/erpc here; other calls get {badrpc, {'EXIT', {notsup, Reason}}}. The
+    cookie is a password, and the only one: whoever holds it can run code here.
+    """
     global _node
     _setup_logging()
     with _lock:
@@ -78,6 +99,8 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
             from . import config as config_mod
             settings = config_mod.kernel_settings(config)
         node_name = parse_local(name, longnames)
+        allowed = _allow_list(allow)
+        rpc_allowed = None if rpc_allow is None else frozenset(map(str, rpc_allow))
         if cookie is None:
             cookie = cookie_file.read_or_create()
         if epmd_port is None:
@@ -105,6 +128,7 @@ def start(name: str, cookie: str | None = None, *, hidden: bool = False,
                       listen_address=listen_address, connect_all=connect_all,
                       epmd_host=hosts.epmd_host(listen_address), resolve_host=resolve,
                       **extra)
+        n.allow, n.rpc_allow = allowed, rpc_allowed     # read by runtime/peers.py, cnode.py
         n.start()
         _node = n
         current.set_default(n)

@@ -9,9 +9,21 @@ decoder) and for safety with untrusted input:
   before anything is allocated for it, so a 10-byte input cannot make us build
   a list of four billion elements;
 * a compressed term (tag 80) may not announce more than zlib could possibly
-  produce from the bytes that follow, and inflation is capped at that size;
+  produce from the bytes that follow, nor more than `max_inflated` (by default
+  DEFAULT_MAX_INFLATED; a connection passes its largest message size). It is
+  inflated in bounded chunks, and its first bytes are checked before the rest
+  is inflated, so an honest but huge announcement costs nothing;
 * nesting deeper than MAX_DEPTH raises ETFError("nested too deeply ...")
-  instead of RecursionError;
+  instead of RecursionError. Erlang itself accepts deeper terms; we do not,
+  on purpose: the decoder is recursive (one frame a level, which keeps the
+  common case fast), and so are the encoder, repr() and == on the Python
+  values it returns, so a 100,000-deep list that decoded would still crash
+  the first print or comparison of it. No real message nests 500 deep. A
+  chain of list tails ([1 | [2 | [3 | []]]], written cons by cons) is read in a
+  loop and is not nesting;
+* text floats (FLOAT_EXT) follow Erlang's grammar, not Python's float():
+  [+-]digits[.,]digits[eE[+-]digits], ended by a NUL within the 31 bytes;
+* references have at most 5 id words, as in Erlang (ERTS_MAX_REF_NUMBERS);
 * whatever goes wrong with malformed input surfaces as ETFError, which says
   what was wrong and at which byte offset.
 
@@ -66,6 +78,7 @@ __all__ = [
     "decode_body",
     "atom_text",
     "MAX_DEPTH",
+    "DEFAULT_MAX_INFLATED",
 ]
 
 VERSION = 131
@@ -74,6 +87,17 @@ VERSION = 131
 # (and later one in the encoder or in repr), so stay well under Python's default
 # recursion limit of 1000 even when the caller is already a few hundred deep.
 MAX_DEPTH = 500
+
+# The most a compressed term may inflate to unless the caller says otherwise:
+# the distribution layer's largest frame (dist/framing.py MAX_FRAME).
+DEFAULT_MAX_INFLATED = 64 * 1024 * 1024
+# Inflate this much at a time, so memory grows only as real output arrives.
+_INFLATE_CHUNK = 256 * 1024
+# Erlang refuses references with more id words (ERTS_MAX_REF_NUMBERS).
+MAX_REF_WORDS = 5
+# What Erlang's sys_chars_to_double accepts as FLOAT_EXT text (',' too: it
+# retries strtod with the other radix character).
+_FLOAT_TEXT = re.compile(rb"[+-]?[0-9]+[.,][0-9]+(?:[eE][+-]?[0-9]+)?")
 
 # zlib (deflate) cannot inflate more than about 1032 bytes per input byte.
 _MAX_INFLATE_RATIO = 1100
@@ -542,8 +566,9 @@ def _enc_pid(p, out):
 
 def _enc_reference(r, out):
     ids = r.ids
-    if len(ids) > 0xFFFF:
-        raise ETFError(f"cannot encode a reference of {len(ids)} id words")
+    if len(ids) > MAX_REF_WORDS:
+        raise ETFError(f"cannot encode a reference of {len(ids)} id words: "
+                       f"Erlang accepts at most {MAX_REF_WORDS}")
     out += _BH(90, len(ids))
     out += _atom_bytes(r.node)
     try:
@@ -553,9 +578,13 @@ def _enc_reference(r, out):
         raise ETFError(f"cannot encode {r!r}: creation and ids must be 0..2**32-1") from None
 
 
+_MAX_V3_PORT = (1 << 28) - 1
+
+
 def _enc_port(p, out):
     try:
-        if 0 <= p.id <= 0xFFFFFFFF:
+        # OTP 24+ (checked with OTP 25): ids above 2**28-1 go as V4_PORT_EXT.
+        if 0 <= p.id <= _MAX_V3_PORT:
             out.append(89)
             out += _atom_bytes(p.node)
             out += _II(p.id, p.creation)
@@ -855,11 +884,23 @@ def _dec(data, pos, depth):
         depth += 1
         items = []
         append = items.append
-        for _ in range(n):
-            x, pos = _dec(data, pos, depth)
-            append(x)
-        if pos < len(data) and data[pos] == 106:  # proper list: the usual case
-            return items, pos + 1
+        while True:
+            for _ in range(n):
+                x, pos = _dec(data, pos, depth)
+                append(x)
+            if pos < len(data) and data[pos] == 106:  # proper list: the usual case
+                return items, pos + 1
+            if not (pos < len(data) and data[pos] == 108):
+                break
+            # The tail is itself a LIST_EXT ([1 | [2 | ...]], as some encoders write
+            # cons by cons): read on in a loop, so a long chain is not deep nesting.
+            tail_start = pos
+            if pos + 5 > len(data):
+                raise _truncated(108, tail_start, data)
+            n = _U32(data, pos + 1)[0]
+            pos += 5
+            if n >= len(data) - pos:
+                raise _truncated(108, tail_start, data, f"{n} elements announced")
         tail, pos = _dec(data, pos, depth)
         if type(tail) is list:  # [1 | [2, 3]] is just [1, 2, 3]
             items += tail
@@ -919,10 +960,13 @@ def _dec(data, pos, depth):
         n = _U16(data, pos)[0]
         node, pos = _read_atom(data, pos + 2, 90, start)
         end = pos + 4 + 4 * n
+        if n > MAX_REF_WORDS:
+            raise ETFError(f"bad NEWER_REFERENCE_EXT at offset {start}: {n} id words, "
+                           f"Erlang accepts at most {MAX_REF_WORDS}")
         if end > len(data):
             raise _truncated(tag, start, data, f"{n} id words announced")
         creation = _U32(data, pos)[0]
-        unpack = _IDS.get(n) or Struct(f">{n}I").unpack_from
+        unpack = _IDS[n]
         return _new_ref(node, creation, unpack(data, pos + 4)), end
 
     if tag == 70:  # NEW_FLOAT_EXT
@@ -991,10 +1035,13 @@ def _dec(data, pos, depth):
         n = _U16(data, pos)[0]
         node, pos = _read_atom(data, pos + 2, 114, start)
         end = pos + 1 + 4 * n
+        if n > MAX_REF_WORDS:
+            raise ETFError(f"bad NEW_REFERENCE_EXT at offset {start}: {n} id words, "
+                           f"Erlang accepts at most {MAX_REF_WORDS}")
         if end > len(data):
             raise _truncated(tag, start, data, f"{n} id words announced")
         creation = data[pos]
-        unpack = _IDS.get(n) or Struct(f">{n}I").unpack_from
+        unpack = _IDS[n]
         return _new_ref(node, creation, unpack(data, pos + 1)), end
 
     if tag == 101:  # REFERENCE_EXT: one id word, 8-bit creation
@@ -1029,11 +1076,15 @@ def _dec(data, pos, depth):
         end = pos + 31
         if end > len(data):
             raise _truncated(tag, start, data)
-        text = data[pos:end].split(b"\0", 1)[0]
-        try:
-            x = float(text.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            raise ETFError(f"bad FLOAT_EXT at offset {start}: {text[:31]!r} is not a number") from None
+        text, nul, _ = data[pos:end].partition(b"\0")
+        if not nul:
+            # Erlang's decoder reads on past the 31 bytes to find a NUL (what it then
+            # does depends on the memory after them); its encoder always writes one.
+            raise ETFError(f"bad FLOAT_EXT at offset {start}: no NUL ends the text in its 31 bytes")
+        if not _FLOAT_TEXT.fullmatch(text):
+            raise ETFError(f"bad FLOAT_EXT at offset {start}: {text!r} is not a float as Erlang "
+                           "writes one ([+-]digits.digits[e[+-]digits])")
+        x = float(text.replace(b",", b"."))
         if x - x != 0.0:
             raise ETFError(f"bad FLOAT_EXT at offset {start}: NaN or infinity, which Erlang never sends")
         return x, end
@@ -1208,7 +1259,25 @@ def _as_bytes(data) -> bytes:
     raise TypeError(f"ETF input must be bytes, bytearray or memoryview, not {type(data).__name__}")
 
 
-def _decompress(data, start):
+# Tags a term may start with (the first decompressed byte is checked against it
+# before more than one chunk is inflated).
+_TERM_TAGS = frozenset(_TAG_NAMES) - {80, 82, 121}
+
+
+def _check_head(head, size, start):
+    """Refuse a decompressed term whose first bytes already show it is not one."""
+    tag = head[0]
+    if tag not in _TERM_TAGS:
+        raise ETFError(f"bad compressed term at offset {start}: the decompressed bytes start "
+                       f"with {_TAG_NAMES.get(tag, f'unknown tag {tag}')}, not a term")
+    if tag in (108, 109, 116, 105) and len(head) >= 5:  # lists, binaries, maps, big tuples
+        n = _U32(head, 1)[0]
+        if n > size - 5:
+            raise ETFError(f"bad compressed term at offset {start}: its {_TAG_NAMES[tag]} "
+                           f"announces {n} elements in {size} decompressed bytes")
+
+
+def _decompress(data, start, max_inflated):
     """The compressed term whose tag 80 is at start: (term, offset after the zlib stream)."""
     if start + 5 > len(data):
         raise _truncated(80, start, data)
@@ -1217,24 +1286,36 @@ def _decompress(data, start):
     available = len(data) - zpos
     if size == 0:
         raise ETFError(f"bad compressed term at offset {start}: announces 0 bytes")
+    if size > max_inflated:
+        raise ETFError(f"bad compressed term at offset {start}: announces {size} bytes, "
+                       f"more than the {max_inflated} this decoder accepts")
     if size > _MAX_INFLATE_RATIO * available:
         raise ETFError(f"bad compressed term at offset {start}: announces {size} bytes from "
                        f"{available} compressed bytes, more than zlib can produce")
     d = zlib.decompressobj()
+    out = bytearray()
+    pending = memoryview(data)[zpos:]
     try:
-        # max_length caps what zlib may produce, whatever the stream says.
-        out = d.decompress(memoryview(data)[zpos:], size)
-        if not d.eof:
-            if d.decompress(d.unconsumed_tail, 1) or not d.eof:
-                raise ETFError(f"bad compressed term at offset {start}: the zlib stream holds more "
-                               f"than the {size} bytes announced, or is cut short")
+        # Bounded chunks: memory follows what the stream really holds, and
+        # max_length keeps zlib from producing more than was announced.
+        while len(out) < size and not d.eof:
+            chunk = d.decompress(pending, min(_INFLATE_CHUNK, size - len(out)))
+            pending = d.unconsumed_tail
+            if not chunk:
+                break  # needs input that is not there: the stream is cut short
+            if not out:
+                _check_head(chunk, size, start)
+            out += chunk
+        if not d.eof and (d.decompress(pending, 1) or not d.eof):
+            raise ETFError(f"bad compressed term at offset {start}: the zlib stream holds more "
+                           f"than the {size} bytes announced, or is cut short")
     except zlib.error as e:
         raise ETFError(f"bad compressed term at offset {start}: zlib says {e}") from None
     if len(out) != size:
         raise ETFError(f"bad compressed term at offset {start}: announces {size} bytes, "
                        f"the zlib stream holds {len(out)}")
     try:
-        term, p = _run(out, 0)
+        term, p = _run(bytes(out), 0)
     except ETFError as e:
         raise ETFError(f"in the compressed term at offset {start} (offsets within the "
                        f"decompressed bytes): {e}") from None
@@ -1244,10 +1325,11 @@ def _decompress(data, start):
     return term, len(data) - len(d.unused_data)
 
 
-def decode_from(data, offset: int = 0):
+def decode_from(data, offset: int = 0, *, max_inflated: int = DEFAULT_MAX_INFLATED):
     """Decode the term whose version byte 131 is at data[offset]: (term, next offset).
 
-    For the distribution layer, where terms sit back to back.
+    For the distribution layer, where terms sit back to back. A compressed term
+    announcing more than max_inflated bytes is refused before it is inflated.
     """
     data = _as_bytes(data)
     if offset < 0 or offset >= len(data):
@@ -1256,14 +1338,14 @@ def decode_from(data, offset: int = 0):
         raise ETFError(f"bad version byte {data[offset]} at offset {offset}: a term starts with 131")
     pos = offset + 1
     if pos < len(data) and data[pos] == 80:
-        return _decompress(data, pos)
+        return _decompress(data, pos, max_inflated)
     return _run(data, pos)
 
 
-def decode(data):
+def decode(data, *, max_inflated: int = DEFAULT_MAX_INFLATED):
     """binary_to_term: exactly one term, with its version byte, and nothing after it."""
     data = _as_bytes(data)
-    term, pos = decode_from(data, 0)
+    term, pos = decode_from(data, 0, max_inflated=max_inflated)
     if pos != len(data):
         raise ETFError(f"trailing bytes at offset {pos}: {len(data) - pos} bytes after the term")
     return term

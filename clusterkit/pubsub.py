@@ -134,7 +134,9 @@ class _PubSub:
                         del self.topics[key]
 
     def _registry_message(self, message: Any) -> None:
-        if type(message) is tuple and len(message) == 5 and message[0] == DOWN:
+        # Any node may send anything to this name: only a DOWN that names a pid counts.
+        if type(message) is tuple and len(message) == 5 and message[0] == DOWN \
+                and isinstance(message[3], Pid):
             self._drop(message[3])
         else:
             log.debug("PubSub %s ignored %r", self.name, message)
@@ -155,7 +157,8 @@ class _PubSub:
                     if proc is not None:
                         node.deliver_local(proc, message)
             return
-        fn = _dispatchers.get(dispatcher)
+        # The dispatcher came off the wire: only an atom can name a registered one.
+        fn = _dispatchers.get(dispatcher) if isinstance(dispatcher, Atom) else None
         if fn is None:
             log.warning("PubSub %s dropped a message for %r: no dispatcher %s is "
                         "registered on %s (PubSub.register_dispatcher)", self.name,

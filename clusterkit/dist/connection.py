@@ -155,7 +155,8 @@ class DistConnection:
             if not body:
                 continue            # a tick: reading it is all it is for
             try:
-                events.append(decode(body, memo))
+                # A compressed term inflates to no more than a frame may hold.
+                events.append(decode(body, memo, max_inflated=self._max_frame))
             except control.ControlError as exc:
                 events.extend(self._protocol_error(str(exc)))
                 break

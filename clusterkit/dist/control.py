@@ -130,7 +130,9 @@ class ControlMemo:
         self.term = None
 
 
-def decode(frame: bytes, memo: ControlMemo | None = None) -> Any:
+def decode(frame: bytes, memo: ControlMemo | None = None, *,
+           max_inflated: int = etf.DEFAULT_MAX_INFLATED) -> Any:
+    """One frame body -> one event. A compressed term may inflate to at most max_inflated bytes."""
     if not frame:
         raise ControlError("empty frame is a tick, not a message")
     if frame[0] != PASS_THROUGH:
@@ -140,13 +142,13 @@ def decode(frame: bytes, memo: ControlMemo | None = None) -> Any:
         if memo is not None and memo.raw and frame.startswith(memo.raw, 1):
             control, pos = memo.term, 1 + len(memo.raw)
         else:
-            control, pos = etf.decode_from(frame, 1)
+            control, pos = etf.decode_from(frame, 1, max_inflated=max_inflated)
             if memo is not None:
                 memo.raw, memo.term = frame[1:pos], control
         payload = None
         has_payload = pos < len(frame)
         if has_payload:
-            payload, end = etf.decode_from(frame, pos)
+            payload, end = etf.decode_from(frame, pos, max_inflated=max_inflated)
             if end != len(frame):
                 raise ControlError(f"{len(frame) - end} stray bytes after the message")
     except ETFError as exc:

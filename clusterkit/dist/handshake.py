@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import secrets
 import struct
 from dataclasses import dataclass
@@ -322,7 +323,8 @@ class Handshake:
             if tag != b"r" or len(m) != 21:
                 raise HandshakeError(f"expected a challenge reply, got {m[:16]!r}")
             (their_challenge,) = _U32.unpack_from(m, 1)
-            if m[5:] != digest(self.cookie, self._challenge):
+            # constant time: how much of a guessed digest matched must not leak
+            if not hmac.compare_digest(m[5:], digest(self.cookie, self._challenge)):
                 self.state = State.CLOSED
                 return Failed("invalid challenge reply (the cookies differ)",
                               f"** Connection attempt from node {atom_text(self.peer_node)} "
@@ -333,7 +335,7 @@ class Handshake:
         if st is State.AWAIT_ACK:
             if tag != b"a" or len(m) != 17:
                 raise HandshakeError(f"expected a challenge ack, got {m[:16]!r}")
-            if m[1:] != digest(self.cookie, self._challenge):
+            if not hmac.compare_digest(m[1:], digest(self.cookie, self._challenge)):
                 self.state = State.CLOSED
                 return Failed("invalid challenge ack (the cookies differ)",
                               f"** Connection attempt to node {atom_text(self.peer_node)} "

@@ -48,9 +48,18 @@ def erlang_only(node: "LocalNode", module: Any, function: Any) -> str | None:
     return f"{node.atom} is a clusterkit node (Python): {why}. " + hint.format(node=node.atom)
 
 
+def not_in_rpc_allow(node: "LocalNode", module: Any) -> str | None:
+    """The refusal text when ck.start(rpc_allow=[...]) leaves module out, or None."""
+    allow = getattr(node, "rpc_allow", None)
+    if allow is None or str(module) in allow:
+        return None
+    return (f"{node.atom} lets other nodes call only the modules in its rpc_allow list "
+            f"({', '.join(sorted(allow)) or 'none'}), not {module}")
+
+
 def refused(node: "LocalNode", module: Any, function: Any) -> str | None:
-    """erlang_only, and one log line on this node when it refuses."""
-    text = erlang_only(node, module, function)
+    """erlang_only or not in rpc_allow, and one log line on this node when it refuses."""
+    text = not_in_rpc_allow(node, module) or erlang_only(node, module, function)
     if text is not None:
         log.warning("refused %s:%s: %s", module, function, text)
     return text

@@ -132,6 +132,10 @@ class Peers:
         peer = Atom(event.node)
         if peer == self.atom:
             return conn.proto.reject("not_allowed")
+        allow = getattr(self, "allow", None)     # net_kernel:allow/1; None: anyone
+        if allow is not None and peer not in allow:
+            log.error("** Connection attempt from disallowed node %s ** ", peer)
+            return conn.proto.reject("not_allowed")
         status = "ok"
         pending = self._pending.get(peer)
         if pending is not None and pending is not conn and not pending.up:
