@@ -257,13 +257,7 @@ class PubSub:
     @staticmethod
     def broadcast(name: Any, topic: Any, message: Any, dispatcher: Any = None) -> Atom:
         """Every subscriber of topic on every connected node."""
-        inst = _instance(name)
-        dispatcher = _dispatcher(dispatcher)
-        # Remote sends first: a message that cannot travel raises there (ETFError),
-        # before any local subscriber got it.
-        inst.forward(topic, message, dispatcher, inst.node.current_process().pid)
-        inst.dispatch(topic, message, dispatcher, None)
-        return OK
+        return PubSub.broadcast_from(name, None, topic, message, dispatcher)
 
     @staticmethod
     def broadcast_from(name: Any, from_: Pid, topic: Any, message: Any,
@@ -271,6 +265,8 @@ class PubSub:
         """Like broadcast, but not to `from_` (only its own node can know who that is)."""
         inst = _instance(name)
         dispatcher = _dispatcher(dispatcher)
+        # Remote sends first: a message that cannot travel raises there (ETFError),
+        # before any local subscriber got it.
         inst.forward(topic, message, dispatcher, inst.node.current_process().pid)
         inst.dispatch(topic, message, dispatcher, from_)
         return OK

@@ -5,6 +5,7 @@ port through ERL_EPMD_PORT, so tests never touch a learner's 4369.
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -132,3 +133,25 @@ def _private_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     return home
+
+
+class LogLines(logging.Handler):
+    """Keeps "LEVEL message" lines, for tests that read a logger's output."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(f"{record.levelname} {record.getMessage()}")
+
+
+def private_logger(prefix: str) -> logging.Logger:
+    """A fresh logger that keeps its lines in `.lines` and passes nothing upwards."""
+    logger = logging.getLogger(f"{prefix}.{id(object())}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = LogLines()
+    logger.addHandler(handler)
+    logger.lines = handler.lines
+    return logger

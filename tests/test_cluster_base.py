@@ -1,7 +1,6 @@
 """ck.cluster's shared base and supervisor, with fake connect / list_nodes calls."""
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 import threading
@@ -12,27 +11,12 @@ import clusterkit as ck
 from clusterkit import Atom
 from clusterkit.cluster import base
 from clusterkit.cluster.base import REQUIRED, ConfigError, Strategy, Worker, inspect_atom
-from conftest import wait_for
-
-
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(f"{record.levelname} {record.getMessage()}")
+from conftest import private_logger, wait_for
 
 
 @pytest.fixture
 def log():
-    logger = logging.getLogger(f"test.cluster.{id(object())}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    handler = Lines()
-    logger.addHandler(handler)
-    logger.lines = handler.lines
-    return logger
+    return private_logger("test.cluster")
 
 
 class Fake:

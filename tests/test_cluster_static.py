@@ -5,7 +5,6 @@ clusterkit node processes and real `erl` nodes on loopback.
 """
 from __future__ import annotations
 
-import logging
 import os
 import re
 
@@ -16,27 +15,13 @@ from clusterkit.cluster import ConfigError
 from clusterkit.cluster.epmd import Epmd
 from clusterkit.cluster.erlang_hosts import ErlangHosts
 from clusterkit.cluster.local_epmd import LocalEpmd
-from conftest import requires_erlang, wait_for
+from conftest import private_logger, requires_erlang, wait_for
 from nodes import ErlNode, PyNode
-
-
-class Lines(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(f"{record.levelname} {record.getMessage()}")
 
 
 @pytest.fixture
 def log():
-    logger = logging.getLogger(f"test.static.{id(object())}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(Lines())
-    logger.lines = logger.handlers[0].lines
-    return logger
+    return private_logger("test.static")
 
 
 class Clock:

@@ -396,33 +396,36 @@ class LocalNode(Peers):
         limit; on the loop it never blocks. To a node not connected yet, the frame waits
         for the connection (see `waiting`), and the sender goes on, as in Erlang."""
         in_loop = self.runtime.in_loop_thread
+        conn = self.connections.get(node)
+        if conn is not None and conn.up and node not in self._waiting:
+            self._write(conn, body, in_loop)        # the hot path: up, nothing waiting
+            return
         while True:
             if not in_loop and not self.alive:
                 raise NotAlive(f"{self.atom} has stopped; nothing can be sent from it")
-            conn = self.connections.get(node)
-            if node not in self._waiting and conn is not None and conn.up:
-                outcome, resolved = "direct", None
-            else:
-                outcome, resolved = self._waiting.add(node, body, lambda: self._is_up(node))
+            outcome, resolved = self._waiting.add(node, body, self._is_up)
             if outcome == "direct":
                 conn = self.connections.get(node)
                 if conn is None:            # it went down just now: queue behind a connect
                     continue
-                if in_loop:
-                    conn.send_frame(body)
-                else:
-                    conn.send_frame_threadsafe(body)
-                return
-            if outcome == "first":
+                self._write(conn, body, in_loop)
+            elif outcome == "first":
                 self.call_on_loop(self._start_waiting_connect, node)
-                return
-            if outcome == "queued":
-                return
-            if in_loop:                     # full, and the loop never waits
-                log.warning("message to %s dropped: more than %d bytes already wait for "
-                            "that connection", atom_text(node), self._waiting.limit)
-                return
-            resolved.wait(3 * self.setup_time)
+            elif outcome == "full":
+                if in_loop:                 # the loop never waits
+                    log.warning("message to %s dropped: more than %d bytes already wait "
+                                "for that connection", atom_text(node), self._waiting.limit)
+                else:
+                    resolved.wait(3 * self.setup_time)
+                    continue
+            return
+
+    @staticmethod
+    def _write(conn: Connection, body: bytes, in_loop: bool) -> None:
+        if in_loop:
+            conn.send_frame(body)
+        else:
+            conn.send_frame_threadsafe(body)
 
     def _is_up(self, node: Atom) -> bool:
         conn = self.connections.get(node)

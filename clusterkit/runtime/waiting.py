@@ -40,14 +40,15 @@ class WaitingSends:
     def add(self, node: Atom, frame: bytes, is_up) -> tuple[str, threading.Event | None]:
         """Queue `frame` for `node` unless the connection is up with nothing waiting.
 
-        Returns ("direct", None) when the caller should write it itself, ("queued", None),
+        `is_up(node)` says whether the connection is up. Returns ("direct", None) when the
+        caller should write it itself, ("queued", None),
         ("first", None) when the caller must start the connect, or ("full", event) when
         the queue is past its bound and the frame was not queued: wait for the event (a
         user thread) and try again, or drop it (the loop)."""
         with self._lock:
             waiting = self._by_node.get(node)
             if waiting is None:
-                if is_up():
+                if is_up(node):
                     return "direct", None
                 waiting = self._by_node[node] = _Waiting()
                 outcome = "first"
