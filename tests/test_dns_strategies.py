@@ -16,7 +16,7 @@ from clusterkit.dns import hosts
 from clusterkit.dns.client import LookupFailed
 from conftest import HAVE_ERLANG, requires_erlang, wait_for
 from nodes import ErlNode, PyNode
-from test_cluster_base import Fake, Lines, log  # noqa: F401  (the fixture)
+from test_cluster_base import Fake, log  # noqa: F401  (the fixture)
 
 ZONE = """$ORIGIN lab.internal.
 $TTL 1
