@@ -131,3 +131,6 @@ def test_a_kernel_that_dies_is_noticed(lab):
     with pytest.raises(LabError, match="a@127.0.0.1 died"):
         lab.run("a", "import os; os._exit(1)", timeout=30)
     assert lab.node("a").state == "dead"
+    # Its channels are closed: left open, their ZMQ sockets reconnect to the dead
+    # kernel's ports and greet whatever binds one of them next.
+    wait_for(lambda: not lab.node("a").client.channels_running, what="channels closed")

@@ -340,6 +340,8 @@ class Lab:
     async def ashutdown(self) -> None:
         """Stop every node kernel (the lab's end)."""
         for node in list(self.nodes.values()):
+            if node.state == "dead" and not getattr(node, "beam", False):
+                await self._shutdown(node, now=True)    # idempotent; frees its sockets
             if node.state in ("running", "frozen", "starting"):
                 try:
                     if node.state == "frozen":
@@ -424,6 +426,11 @@ class Lab:
                 if not request.future.done():
                     request.future.set_exception(LabError(
                         f"{node.name} died; its kernel's own log is {log_file}"))
+            # Close its channels now: a dead kernel's ZMQ sockets would keep reconnecting
+            # to its old ports, and greet whatever binds one of them next (a node's
+            # distribution port, say) with ZMTP bytes.
+            node._reader = None
+            await self._shutdown(node, now=True)
             self._emit("died", node)
 
     def _beam_exited(self, node) -> None:
