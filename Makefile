@@ -9,7 +9,7 @@ ifeq ($(shell id -u),0)
 LAB_FLAGS += --allow-root
 endif
 
-.PHONY: lab test bench venv clean
+.PHONY: lab test bench fuzz venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks
+
+# Coverage-guided fuzzing of every target (FUZZ_RUNS each); make test runs the same
+# targets through hypothesis.
+FUZZ_RUNS ?= 20000
+fuzz: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
+	$(BIN)/python tests/atheris_fuzz.py all -atheris_runs=$(FUZZ_RUNS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -466,3 +466,196 @@ def test_pubsub_regressions_the_fuzzer_found():
     ps._worker_message((pubsub.FORWARD_TO_LOCAL, [], [], []))
     ps._registry_message((DOWN, 0, Atom("process"), [], []))
     assert ps.subscribers([]) == [Pid("me@127.0.0.1", 100, 0, 1)]
+
+
+# --------------------------------------------------------------------------- DNS server
+
+import logging  # noqa: E402  (kept beside the targets that need it)
+
+import dns.message  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.update  # noqa: E402
+import dns.zone  # noqa: E402
+
+from clusterkit.dns.authority import Authority  # noqa: E402
+
+from conftest import LogLines  # noqa: E402
+
+DNS_ZONE = """$ORIGIN lab.internal.
+$TTL 5
+@ IN SOA ns hostmaster 1 60 60 600 5
+@ IN NS ns
+ns IN A 127.0.0.1
+a IN A 127.0.0.1
+b IN A 127.0.0.2
+nodes IN A 127.0.0.1
+nodes IN A 127.0.0.2
+_erl._tcp IN SRV 0 0 9000 a
+"""
+
+
+def _dns_valid_packets() -> list[bytes]:
+    out = []
+    for name, rdtype in (("nodes.lab.internal.", "A"), ("_erl._tcp.lab.internal.", "SRV"),
+                         ("lab.internal.", "SOA"), ("2.0.0.127.in-addr.arpa.", "PTR"),
+                         ("elsewhere.example.", "A"), ("lab.internal.", "AXFR")):
+        out.append(dns.message.make_query(name, rdtype, use_edns=0).to_wire())
+    add = dns.update.UpdateMessage("lab.internal.")
+    add.present("a")
+    add.add("c", 5, "A", "127.0.0.3")
+    add.delete("b", "A")
+    out.append(add.to_wire())
+    gone = dns.update.UpdateMessage("lab.internal.")
+    gone.absent("zz")
+    gone.replace("nodes", 5, "A", "127.0.0.9")
+    out.append(gone.to_wire())
+    return out
+
+
+DNS_VALID = _dns_valid_packets()
+
+
+def _authority():
+    zone = dns.zone.from_text(DNS_ZONE, origin="lab.internal.", relativize=False)
+    return Authority([zone])
+
+
+def _dns_target(wire: bytes, tcp: bool) -> None:
+    """The server must answer (or drop) every packet without reaching its last-resort
+    handler: an ERROR line there ("cannot answer ...") is a bug the fuzzer found."""
+    auth = _authority()
+    caught = LogLines()
+    dns_log = logging.getLogger("clusterkit.dns")
+    dns_log.addHandler(caught)
+    old = dns_log.propagate
+    dns_log.propagate = False
+    try:
+        reply = auth.handle(wire, "127.0.0.1", tcp=tcp)
+    finally:
+        dns_log.removeHandler(caught)
+        dns_log.propagate = old
+    assert not [line for line in caught.lines if line.startswith("ERROR")], caught.lines
+    if reply is not None:
+        assert isinstance(reply, bytes) and len(reply) >= 12
+        if not tcp:
+            assert len(reply) <= 65535
+        dns.message.from_wire(reply)        # what it sends is itself valid DNS
+
+
+@FUZZ
+@given(st.binary(max_size=300), st.booleans())
+def test_fuzz_dns_random(wire, tcp):
+    CASES["DNS server (random bytes)"] += 1
+    _dns_target(wire, tcp)
+
+
+@FUZZ
+@given(st.sampled_from(DNS_VALID), st.booleans(), st.data())
+def test_fuzz_dns_mutated(valid, tcp, data):
+    CASES["DNS server queries and updates (mutated)"] += 1
+    _dns_target(mutate(valid, data.draw), tcp)
+
+
+# --------------------------------------------------------------------------- DistConnection
+
+from clusterkit.dist.connection import (DistConnection, PeerSilent,  # noqa: E402
+                                        ProtocolError, Role, SetupTimeout, Up)
+
+def _dc_pair():
+    a = DistConnection(Role.INITIATOR, "a@127.0.0.1", 1, now=0.0, peer_node="b@127.0.0.1",
+                       cookie=COOKIE, net_ticktime=4, challenge=11)
+    b = DistConnection(Role.ACCEPTOR, "b@127.0.0.1", 2, now=0.0, net_ticktime=4, challenge=22)
+    return a, b
+
+
+def _dc_honest_streams():
+    """A whole honest session: each side's handshake bytes, then a few messages from the
+    initiator (a send, a link, a monitor, a reg_send with a big payload, a tick)."""
+    a, b = _dc_pair()
+    to_b = bytearray()
+    to_a = bytearray()
+    for _ in range(6):
+        data = a.data_to_send()
+        to_b += data
+        for ev in b.receive_data(data, 0.0) if data else []:
+            if isinstance(ev, hs.NameReceived):
+                b.accept(COOKIE)
+        data = b.data_to_send()
+        to_a += data
+        if data:
+            a.receive_data(data, 0.0)
+    assert a.up and b.up
+    me, peer = Pid(Atom("a@127.0.0.1"), 1, 0, 1), Pid(Atom("b@127.0.0.1"), 7, 0, 2)
+    for body in (control.send_frame(peer, ("hello", [1, 2.5])),
+                 control.reg_send_frame(me, "inbox", b"x" * 300),
+                 control.link_frame(me, peer),
+                 control.monitor_frame(me, peer, Reference(Atom("a@127.0.0.1"), 1, (1, 2, 3)))):
+        a.send(body)
+    to_b += a.data_to_send() + b"\x00\x00\x00\x00"
+    return bytes(to_b), bytes(to_a)
+
+
+def _drive_connection(conn: DistConnection, stream: bytes, draw) -> None:
+    """Feed stream in pieces with the clock moving, deciding as the runtime does; no
+    exception may escape, and once it says the connection is over it stays closed."""
+    now = 0.0
+    over = False
+    for piece in chunks(stream, draw):
+        if draw(st.booleans()):
+            now += draw(st.sampled_from([0.0, 0.5, 1.0, 3.0, 8.0]))
+            for ev in conn.on_timer(now, writes=draw(st.integers(0, 3))):
+                assert isinstance(ev, (SetupTimeout, PeerSilent)), ev
+                over = True
+        events = conn.receive_data(piece, now)
+        if over:
+            assert events == [], events
+        for ev in events:
+            if isinstance(ev, (hs.Failed, ProtocolError)):
+                over = True
+            elif isinstance(ev, hs.NameReceived):
+                choice = draw(st.sampled_from(["accept", "alive", "reject"]))
+                if choice == "accept":
+                    conn.accept(COOKIE)
+                elif choice == "alive":
+                    conn.ask_alive(COOKIE)
+                else:
+                    over = any(isinstance(e, hs.Failed) for e in conn.reject("not_allowed"))
+            elif isinstance(ev, hs.AliveQuery):
+                conn.answer_alive(draw(st.booleans()))
+        conn.data_to_send()
+        if over:
+            assert conn.next_timer() is None
+    lost = conn.connection_lost()
+    assert lost is None or isinstance(lost, hs.Failed)
+    assert conn.next_timer() is None
+
+
+DC_TO_ACCEPTOR, DC_TO_INITIATOR = _dc_honest_streams()
+
+
+@FUZZ
+@given(st.binary(max_size=400), st.booleans(), st.data())
+def test_fuzz_dist_connection_random(stream, acceptor, data):
+    CASES["DistConnection (random bytes, clock moving)"] += 1
+    _drive_connection(_dc_pair()[1 if acceptor else 0], stream, data.draw)
+
+
+@FUZZ
+@given(st.booleans(), st.data())
+def test_fuzz_dist_connection_mutated(acceptor, data):
+    CASES["DistConnection whole sessions (mutated, clock moving)"] += 1
+    honest = DC_TO_ACCEPTOR if acceptor else DC_TO_INITIATOR
+    _drive_connection(_dc_pair()[1 if acceptor else 0], mutate(honest, data.draw), data.draw)
+
+
+def test_dist_connection_honest_session_is_clean():
+    # Unmutated, the recorded session reaches Up and yields its four messages.
+    b = _dc_pair()[1]
+    events = []
+    for i in range(len(DC_TO_ACCEPTOR)):            # a byte at a time
+        got = b.receive_data(DC_TO_ACCEPTOR[i:i + 1], 0.0)
+        if any(isinstance(e, hs.NameReceived) for e in got):
+            b.accept(COOKIE)
+        events += got
+    kinds = [type(e).__name__ for e in events]
+    assert "Up" in kinds and kinds[-4:] == ["Send", "RegSend", "Link", "Monitor"], kinds
