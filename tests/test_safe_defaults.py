@@ -91,3 +91,43 @@ def test_rpc_allow_lists_the_only_callable_modules(procs, real_epmd):
     # erpc takes the same path
     err = erl.eval("try erpc:call('py@127.0.0.1', os, getcwd, []) catch C:R -> {C, R} end.")
     assert err[0] == "error" and err[1][0] == "exception" and err[1][1][0] == "notsup"
+
+
+def test_log_limiter_lets_one_line_per_key_per_interval_and_counts_the_rest():
+    from clusterkit.runtime.log_limit import LogLimiter, host_of
+    now = [0.0]
+    limiter = LogLimiter(interval=10, clock=lambda: now[0], max_keys=2)
+    assert limiter.line("x", "refused") == "refused"
+    assert [limiter.line("x", "refused") for _ in range(5)] == [None] * 5
+    assert limiter.line("y", "refused") == "refused"          # another key: its own
+    now[0] = 10.0
+    assert limiter.line("x", "refused") == (
+        "refused\n(5 more like this in the last 10 s were not logged)")
+    limiter.line("z", "r")                                   # bound: y is forgotten
+    assert limiter.line("y", "r") == "r"
+    assert host_of("127.0.0.1:40123") == "127.0.0.1" and host_of(None) == "an unknown peer"
+
+
+def test_a_flood_of_bad_cookies_logs_a_bounded_number_of_lines(procs, clusterkit_epmd):
+    a = PyNode(procs, "a@127.0.0.1")
+    m = PyNode(procs, "m@127.0.0.1", cookie="wrong")
+    assert m.eval("sum(Node.connect('a@127.0.0.1') is True for _ in range(200))",
+                  timeout=120) == 0
+    # Every attempt was refused, and only the first said so within the interval.
+    assert a.eval("Node.ping('m@127.0.0.1')") == "pang"     # one more attempt, after
+    assert 1 <= a.log_text().count("Invalid challenge") <= 2, a.log_text()[-2000:]
+    assert "m@127.0.0.1" in a.log_text()
+
+
+def test_the_cookie_never_shows_in_logs_reprs_or_errors(procs, clusterkit_epmd):
+    secret = "s3cr3t_c00kie_value"
+    a = PyNode(procs, "a@127.0.0.1", cookie=secret)
+    m = PyNode(procs, "m@127.0.0.1", cookie="other_" + secret[::-1])
+    assert m.eval("Node.connect('a@127.0.0.1')") is False
+    a.run("import logging; logging.getLogger('clusterkit').setLevel(logging.DEBUG)")
+    assert m.eval("Node.connect('a@127.0.0.1')") is False
+    shown = a.eval("repr(__import__('clusterkit.runtime.current', fromlist=['node']).node())"
+                   " + repr(ck.self()) + repr(list(__import__('clusterkit.runtime.current',"
+                   " fromlist=['node']).node().connections.values()))")
+    assert secret not in shown
+    assert secret not in a.log_text() and secret[::-1] not in m.log_text()

@@ -18,6 +18,7 @@ from ..dist.framing import frame
 from ..etf import Atom, atom_text
 from . import inbound
 from .channel import Channel
+from .log_limit import REJECTIONS, host_of
 
 if TYPE_CHECKING:
     from .node import LocalNode
@@ -209,7 +210,11 @@ class Connection:
     def _warn(self, why: str) -> None:
         who = atom_text(self.peer) if self.peer else (
             self.channel.peername if self.channel else "an unknown peer")
-        log.warning("closing distribution connection from %s: %s", who, why)
+        key = (atom_text(self.peer) if self.peer else host_of(
+            self.channel.peername if self.channel else None), why.split(":")[0])
+        text = REJECTIONS.line(key, f"closing distribution connection from {who}: {why}")
+        if text is not None:
+            log.warning("%s", text)
 
     def _close(self) -> None:
         self._cancel_timer()

@@ -17,6 +17,7 @@ from ..etf import Atom
 from ..names import NodeName, mixing_error, parse_remote
 from .atoms import DOWN, NOCONNECTION, NODEDOWN, NODEUP, PROCESS
 from .connection import Connection
+from .log_limit import REJECTIONS, host_of
 
 log = logging.getLogger("clusterkit")
 
@@ -169,7 +170,11 @@ class Peers:
 
     def handshake_failed(self, conn: Connection, failed: hs.Failed) -> None:
         if failed.log:
-            log.error("%s", failed.log)
+            key = host_of(conn.channel.peername if conn.channel else None)
+            # per peer address and line: the same refusal repeated is the flood
+            text = REJECTIONS.line((key, failed.log), failed.log)
+            if text is not None:
+                log.error("%s", text)
         if conn.role is hs.Role.INITIATOR:
             if self._pending.get(conn.peer) is conn:
                 self._pending.pop(conn.peer, None)
